@@ -1,0 +1,35 @@
+# The two set-up commands: `make demo` and `make test`. Each creates .venv (Python 3.12,
+# chosen by .python-version through pyenv) from pyproject.toml when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint bench-speed bench-calibration example-data clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), f"Python >= 3.12 needed, got {sys.version.split()[0]}: install 3.12 (pyenv install 3.12) or run make PYTHON=python3.12"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/bayes-scaling demo --output demo-output
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+example-data: $(STAMP)
+	$(BIN)/python scripts/make_example_data.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

@@ -1,0 +1,53 @@
+"""bayes-scaling: hierarchical Bayesian transfer scaling laws.
+
+Given a table of training runs, fit posteriors of a scaling law with per-distribution
+parameters partially pooled, report credible intervals of the transfer gap, and save the
+fit to one file. The pipeline, one module each: data -> laws -> spec/model -> fit -> report.
+"""
+
+from .data import BayesScalingError, Runs, RunsValidationError, validate_runs
+from .datasets import example_truth, load_example
+from .diagnostics import Diagnostics, SamplingWarning
+from .fit import Fit, fit
+from .laws import LAWS, Law, get_law
+from .report import forest_plot, parameter_table
+from .simulate import simulate_runs
+from .spec import ModelSpec, SpecError, available_models, load_spec
+
+load_fit = Fit.load
+
+
+def gap_table(fit: Fit, prob: float = 0.9):
+    """Transfer gap G per distribution: ``distribution,mean,median,lower,upper``.
+
+    G is in the units of the law as written, L = E + (A p^-alpha + G) f^-beta with p and f
+    in the data's token units; ``lower``/``upper`` bound the central ``prob`` interval.
+    """
+    return fit.gap_table(prob)
+
+
+__all__ = [
+    "LAWS",
+    "BayesScalingError",
+    "Diagnostics",
+    "Fit",
+    "Law",
+    "ModelSpec",
+    "Runs",
+    "RunsValidationError",
+    "SamplingWarning",
+    "SpecError",
+    "available_models",
+    "example_truth",
+    "fit",
+    "forest_plot",
+    "gap_table",
+    "get_law",
+    "load_example",
+    "load_fit",
+    "load_spec",
+    "parameter_table",
+    "simulate_runs",
+    "validate_runs",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,226 @@
+"""Training-run tables: loading and validation, once, at the door.
+
+A run table has one row per evaluated training run (design §1). Validation knows the schema
+and which columns a law needs; it knows nothing about models. Every problem in a table is
+collected and reported in one :class:`RunsValidationError`, naming rows (1-based, as a
+spreadsheet or a CSV reader counts data rows), columns, values and what is expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DISTRIBUTION = "distribution"
+LOSS = "loss"
+TOKEN_COLUMNS = ("pretrain_tokens", "finetune_tokens", "params")
+
+# How many problems of one kind are listed by row before the rest are counted only.
+_MAX_ROWS_LISTED = 10
+
+
+class BayesScalingError(ValueError):
+    """Base class of the errors this package raises for bad input."""
+
+
+class RunsValidationError(BayesScalingError):
+    """A run table failed validation; ``problems`` lists each problem as one line."""
+
+    def __init__(self, problems: list[str], source: str = "runs") -> None:
+        self.problems = problems
+        header = f"{source}: {len(problems)} problem(s) found"
+        super().__init__(header + ":\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Runs:
+    """A validated run table plus what the model needs from it.
+
+    ``table`` keeps every input column (extra ones are carried through); ``distributions``
+    are the group labels in order of first appearance; ``distribution_index`` maps each row
+    to its position in ``distributions``.
+    """
+
+    table: pd.DataFrame
+    distributions: tuple[str, ...]
+    distribution_index: np.ndarray
+    units: str = "tokens"
+
+    def column(self, name: str) -> np.ndarray:
+        return self.table[name].to_numpy(dtype=float)
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.table)
+
+
+def _rows(mask: np.ndarray | pd.Series) -> list[int]:
+    """1-based data-row numbers where mask is true."""
+    return [int(i) + 1 for i in np.flatnonzero(np.asarray(mask))]
+
+
+def _describe_rows(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:_MAX_ROWS_LISTED])
+    more = len(rows) - _MAX_ROWS_LISTED
+    return f"row{'s' if len(rows) > 1 else ''} {shown}" + (f" and {more} more" if more > 0 else "")
+
+
+def read_runs_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV run table, turning unreadable files into one clear error."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise BayesScalingError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise BayesScalingError(f"{path}: is a directory, expected a CSV file of runs")
+    with open(path, "rb") as handle:
+        head = handle.read(65536)
+    try:
+        if b"\x00" in head:
+            raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.end < len(head) - 4:  # not merely a multi-byte character cut at the edge
+            raise BayesScalingError(
+                f"{path}: not a text CSV file (binary content, not UTF-8 text); expected a CSV "
+                "with a header row such as distribution,pretrain_tokens,finetune_tokens,loss"
+            ) from None
+    try:
+        table = pd.read_csv(path)
+    except UnicodeDecodeError:
+        raise BayesScalingError(f"{path}: not a text CSV file (it could not be decoded as UTF-8)") from None
+    except pd.errors.EmptyDataError:
+        raise BayesScalingError(f"{path}: the file is empty; expected a CSV with a header row") from None
+    except pd.errors.ParserError as err:
+        raise BayesScalingError(f"{path}: not a readable CSV file ({err})") from None
+    if table.shape[1] < 2:
+        raise BayesScalingError(
+            f"{path}: found {table.shape[1]} column(s) ({', '.join(map(str, table.columns))}); "
+            "not a CSV run table. Expected comma-separated columns such as "
+            "distribution,pretrain_tokens,finetune_tokens,loss"
+        )
+    return table
+
+
+def validate_runs(
+    data: pd.DataFrame | str | os.PathLike,
+    required: Iterable[str] = ("pretrain_tokens", "finetune_tokens"),
+    *,
+    columns: Mapping[str, str] | None = None,
+    allow_zero: Iterable[str] = (),
+    min_runs_per_distribution: int = 1,
+    units: str = "tokens",
+    source: str | None = None,
+) -> Runs:
+    """Check a run table against the schema and return clean arrays and labels.
+
+    Parameters
+    ----------
+    data
+        A DataFrame or the path of a CSV file.
+    required
+        Input columns the law needs besides ``distribution`` and ``loss``.
+    columns
+        Renames applied first, ``{"name in your table": "name we expect"}``.
+    allow_zero
+        Input columns where 0 is meaningful (``pretrain_tokens`` for from-scratch runs
+        under the ``effective_data`` law).
+    min_runs_per_distribution
+        Fewest runs a distribution needs for its own parameters to be fitted.
+    units
+        The unit tokens are counted in; stored with the fit and echoed in tables.
+
+    Raises
+    ------
+    RunsValidationError
+        Listing every problem found, not only the first.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        source = source or os.fspath(data)
+        table = read_runs_csv(data)
+    elif isinstance(data, pd.DataFrame):
+        table = data.copy()
+    else:
+        raise BayesScalingError(
+            f"runs must be a pandas DataFrame or a CSV path, got {type(data).__name__}"
+        )
+    source = source or "runs"
+    if columns:
+        unknown = [c for c in columns if c not in table.columns]
+        if unknown:
+            raise RunsValidationError(
+                [f"column mapping names {c!r}, which is not in the table "
+                 f"(columns are: {', '.join(map(str, table.columns))})" for c in unknown],
+                source,
+            )
+        table = table.rename(columns=dict(columns))
+    table = table.reset_index(drop=True)
+    required = tuple(required)
+    allow_zero = set(allow_zero)
+    problems: list[str] = []
+
+    needed = (DISTRIBUTION, *required, LOSS)
+    missing = [c for c in needed if c not in table.columns]
+    for name in missing:
+        hint = f" (map yours with columns={{'your_name': '{name}'}})"
+        why = "needed by this law" if name in TOKEN_COLUMNS else "always needed"
+        problems.append(f"missing column {name!r}, {why}{hint}")
+    if table.empty:
+        problems.append("the table has no rows")
+    if problems:
+        raise RunsValidationError(problems, source)
+
+    labels = table[DISTRIBUTION]
+    blank = labels.isna() | (labels.astype(str).str.strip() == "")
+    if blank.any():
+        problems.append(f"{_describe_rows(_rows(blank))}: column 'distribution' is empty; "
+                        "every run needs the name of its distribution")
+
+    for name in (*required, LOSS):
+        raw = table[name]
+        values = pd.to_numeric(raw, errors="coerce")
+        not_numeric = values.isna() & raw.notna()
+        if not_numeric.any():
+            rows = _rows(not_numeric)
+            example = raw[not_numeric].iloc[0]
+            problems.append(f"{_describe_rows(rows)}: column {name!r} is not a number "
+                            f"(e.g. {example!r}); expected a positive number")
+        empty = raw.isna()
+        if empty.any():
+            problems.append(f"{_describe_rows(_rows(empty))}: column {name!r} is missing (NaN); "
+                            "expected a positive number")
+        infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+        if infinite.any():
+            problems.append(f"{_describe_rows(_rows(infinite))}: column {name!r} is infinite; "
+                            "expected a finite positive number")
+        finite = values.notna() & ~infinite
+        floor_ok = values >= 0 if name in allow_zero else values > 0
+        bad = finite & ~floor_ok
+        if bad.any():
+            rows = _rows(bad)
+            example = values[bad].iloc[0]
+            expected = ">= 0" if name in allow_zero else "> 0"
+            problems.append(f"{_describe_rows(rows)}: column {name!r} is {example:g}; "
+                            f"expected a number {expected}")
+        table[name] = values
+
+    if not blank.all():
+        labels = labels[~blank].astype(str)
+        counts = labels.value_counts()
+        few = counts[counts < min_runs_per_distribution]
+        for label, count in few.items():
+            problems.append(
+                f"distribution {label!r} has {count} run(s); this model fits its own parameters "
+                f"and needs at least {min_runs_per_distribution}. Add runs, drop it, or share "
+                "its parameters across distributions in the model spec"
+            )
+    if problems:
+        raise RunsValidationError(problems, source)
+
+    table[DISTRIBUTION] = table[DISTRIBUTION].astype(str)
+    distributions = tuple(pd.unique(table[DISTRIBUTION]))
+    index = pd.Categorical(table[DISTRIBUTION], categories=distributions).codes.astype(np.int64)
+    return Runs(table=table, distributions=distributions, distribution_index=index, units=units)

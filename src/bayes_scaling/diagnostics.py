@@ -1,0 +1,134 @@
+"""Sampling diagnostics, part of every fit: r_hat, ESS, divergences, E-BFMI, tree depth.
+
+Each problem becomes a :class:`SamplingWarning` that says what to do about it; none is
+silenced. The numbers come from arviz-stats.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import arviz_stats as azs
+import numpy as np
+import xarray as xr
+
+from .spec import ModelSpec
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+BFMI_MIN = 0.3
+
+
+class SamplingWarning(UserWarning):
+    """The sampler's output should not be trusted as it is; the message says what to try."""
+
+
+@dataclass
+class Diagnostics:
+    """Summary of sampling health. ``problems`` is empty when all is well."""
+
+    divergences: int
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    min_bfmi: float
+    mean_tree_depth: float
+    mean_steps_per_draw: float
+    draws: int
+    chains: int
+    seconds: float
+    worst_rhat_parameter: str = ""
+    worst_ess_parameter: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Diagnostics:
+        return cls(**raw)
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.chains} chains x {self.draws} draws in {self.seconds:.1f} s "
+            f"(sampling incl. compilation): {self.divergences} divergences, "
+            f"max r_hat {self.max_rhat:.3f} ({self.worst_rhat_parameter}), "
+            f"min bulk ESS {self.min_ess_bulk:.0f} ({self.worst_ess_parameter}), "
+            f"min tail ESS {self.min_ess_tail:.0f}, min E-BFMI {self.min_bfmi:.2f}, "
+            f"tree depth {self.mean_tree_depth:.1f}, {self.mean_steps_per_draw:.0f} leapfrog steps/draw"
+        ]
+        lines += [f"warning: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _sampled_and_reported(posterior: xr.Dataset) -> xr.Dataset:
+    # z-scores of the non-centred hierarchy are nuisance coordinates; the parameters users
+    # read (and their mu/tau) are what must be healthy
+    return posterior[[v for v in posterior.data_vars if not v.endswith("_z")]]
+
+
+def _worst(values: xr.Dataset, pick) -> tuple[float, str]:
+    best_value, best_name = None, ""
+    for name, arr in values.data_vars.items():
+        flat = np.asarray(arr).ravel()
+        flat = flat[np.isfinite(flat)]
+        if flat.size == 0:
+            continue
+        value = float(pick(flat))
+        if best_value is None or pick([value, best_value]) == value:
+            best_value, best_name = value, name
+    return (float("nan") if best_value is None else best_value), best_name
+
+
+def check_sampling(idata: xr.DataTree, spec: ModelSpec, *, elapsed_seconds: float,
+                   warn: bool = True) -> Diagnostics:
+    """Compute diagnostics of a sampled DataTree and warn about each problem."""
+    posterior = _sampled_and_reported(idata.posterior.to_dataset())
+    stats = idata.sample_stats.to_dataset()
+    rhat = azs.rhat(posterior)
+    ess_bulk = azs.ess(posterior, method="bulk")
+    ess_tail = azs.ess(posterior, method="tail")
+    max_rhat, worst_rhat = _worst(rhat, np.max)
+    min_bulk, worst_ess = _worst(ess_bulk, np.min)
+    min_tail, _ = _worst(ess_tail, np.min)
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    min_bfmi = float(azs.bfmi(stats[["energy"]])["energy"].min()) if "energy" in stats else np.nan
+    # nutpie names them depth / n_steps, PyMC tree_depth / n_steps
+    depth_name = "depth" if "depth" in stats else "tree_depth"
+    depth = float(stats[depth_name].mean()) if depth_name in stats else np.nan
+    steps = float(stats["n_steps"].mean()) if "n_steps" in stats else np.nan
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+
+    problems = []
+    if divergences:
+        problems.append(
+            f"{divergences} divergent transitions: the posterior has regions the sampler cannot "
+            "follow. Raise target_accept (e.g. 0.95), tighten the tau priors of hierarchical "
+            "parameters in the model spec, or share parameters the data cannot separate")
+    if max_rhat > RHAT_MAX:
+        problems.append(
+            f"r_hat up to {max_rhat:.3f} (for {worst_rhat}) > {RHAT_MAX}: chains disagree. "
+            "Run longer (more tune and draws) or check for several modes")
+    if min_bulk < ESS_MIN:
+        problems.append(
+            f"bulk ESS as low as {min_bulk:.0f} (for {worst_ess}) < {ESS_MIN}: too few "
+            "effective draws for stable intervals. Run more draws or chains")
+    if np.isfinite(min_bfmi) and min_bfmi < BFMI_MIN:
+        problems.append(
+            f"E-BFMI {min_bfmi:.2f} < {BFMI_MIN}: the sampler explores the energy poorly, "
+            "typical of funnels. Reparameterise (share a parameter) or tighten tau priors")
+    diagnostics = Diagnostics(
+        divergences=divergences, max_rhat=max_rhat, min_ess_bulk=min_bulk,
+        min_ess_tail=min_tail, min_bfmi=min_bfmi, mean_tree_depth=depth,
+        mean_steps_per_draw=steps, draws=draws, chains=chains, seconds=elapsed_seconds,
+        worst_rhat_parameter=worst_rhat, worst_ess_parameter=worst_ess, problems=problems,
+    )
+    if warn:
+        for problem in problems:
+            warnings.warn(f"{spec.name}: {problem}", SamplingWarning, stacklevel=3)
+    return diagnostics

@@ -1,0 +1,252 @@
+"""Fitting: NUTS over the model, diagnostics, and a result that saves to one file.
+
+nutpie is the default engine: the model is compiled once (numba) and all chains run in
+one call. A compiled model is cached per model structure and data shape, so refitting the
+same spec to new data of the same shape (cross-validation, calibration studies, tests)
+swaps the data instead of recompiling. PyMC's own NUTS is the alternative engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from .data import BayesScalingError, Runs, validate_runs
+from .diagnostics import Diagnostics, check_sampling
+from .model import DISTRIBUTION, OBSERVED, RUN, Normalisation, build_model
+from .spec import ModelSpec, load_spec, spec_from_json
+
+Sampler = Literal["nutpie", "pymc"]
+SAMPLERS = ("nutpie", "pymc")
+FORMAT_VERSION = 1
+
+# Compiled nutpie models by (spec, data shape); see the module docstring.
+_COMPILED: dict[tuple, Any] = {}
+
+
+@dataclass
+class Fit:
+    """A fitted model: the ArviZ DataTree plus what prediction needs.
+
+    ``idata`` holds the groups ``posterior`` (parameters in normalised units),
+    ``sample_stats``, ``log_likelihood``, ``observed_data``, ``constant_data`` and ``runs``
+    (the validated input table, every column kept).
+    """
+
+    idata: xr.DataTree
+    spec: ModelSpec
+    normalisation: Normalisation
+    distributions: tuple[str, ...]
+    units: str = "tokens"
+    diagnostics: Diagnostics | None = field(default=None)
+
+    @property
+    def law(self):
+        return self.spec.law
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        """The input table as validated (all columns, original order)."""
+        return self.idata["runs"].to_dataset().to_dataframe().reset_index(drop=True)
+
+    def parameters(self, units: Literal["raw", "normalised"] = "raw") -> xr.Dataset:
+        """Posterior draws of every law parameter, dims (chain, draw, distribution).
+
+        Shared parameters are broadcast over distributions. ``raw`` gives the units of the
+        law as written (token counts as in the data); ``normalised`` the sampler's units.
+        """
+        post = self.idata.posterior.to_dataset()
+        dist = xr.DataArray(list(self.distributions), dims=DISTRIBUTION)
+        values = {}
+        for name in self.law.parameters:
+            value = post[name]
+            if DISTRIBUTION not in value.dims:
+                value = value.expand_dims({DISTRIBUTION: dist}, axis=-1)
+            values[name] = value.assign_coords({DISTRIBUTION: dist})
+        if units == "raw":
+            values = self.law.to_raw_units(values, self.normalisation.log_refs)
+        return xr.Dataset(values)
+
+    def gap_table(self, prob: float = 0.9) -> pd.DataFrame:
+        """Posterior of the transfer gap G per distribution (see :func:`report.gap_table`)."""
+        from .report import parameter_table
+
+        return parameter_table(self, "G", prob=prob)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the whole fit to one netCDF file, atomically (no half-written file)."""
+        tree = self.idata.copy()
+        tree.attrs.update({
+            "bayes_scaling_format": FORMAT_VERSION,
+            "spec": self.spec.to_json(),
+            "log_refs": json.dumps(self.normalisation.log_refs),
+            "distributions": json.dumps(list(self.distributions)),
+            "units": self.units,
+            "diagnostics": json.dumps(self.diagnostics.to_dict()) if self.diagnostics else "{}",
+        })
+        return write_atomically(path, lambda tmp: tree.to_netcdf(tmp, engine="h5netcdf"))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Fit:
+        """Read a fit written by :meth:`save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise BayesScalingError(f"{path}: no such fit file")
+        try:
+            with xr.open_datatree(path, engine="h5netcdf") as tree:
+                tree = tree.load()
+        except Exception as err:  # h5py/netCDF raise many types for a foreign file
+            raise BayesScalingError(f"{path}: not a bayes-scaling fit file ({err})") from None
+        attrs = tree.attrs
+        if "spec" not in attrs:
+            raise BayesScalingError(f"{path}: a netCDF file, but not one written by bayes-scaling")
+        diag = json.loads(attrs.get("diagnostics", "{}"))
+        return cls(
+            idata=tree,
+            spec=spec_from_json(attrs["spec"]),
+            normalisation=Normalisation(json.loads(attrs["log_refs"])),
+            distributions=tuple(json.loads(attrs["distributions"])),
+            units=attrs.get("units", "tokens"),
+            diagnostics=Diagnostics.from_dict(diag) if diag else None,
+        )
+
+
+def write_atomically(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` then move the result into place; nothing left on failure."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise BayesScalingError(f"{path}: folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def _nutpie_sample(model: pm.Model, spec: ModelSpec, runs: Runs, data: Mapping[str, np.ndarray],
+                   *, draws: int, tune: int, chains: int, seed: int, progress: bool,
+                   target_accept: float) -> xr.DataTree:
+    import nutpie
+
+    key = (spec.to_json(), runs.n_runs, len(runs.distributions))
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(model, backend="numba")
+        _COMPILED[key] = compiled
+    else:
+        compiled = compiled.with_data(**data)
+    tree = nutpie.sample(
+        compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
+        seed=seed, save_warmup=False, progress_bar=progress,
+        # low-rank mass matrix: E, G and beta trade off along a few directions, which a
+        # diagonal mass matrix cannot follow (fewer leapfrog steps per draw, design §4)
+        adaptation="low_rank", target_accept=target_accept,
+    )
+    return tree
+
+
+def fit(
+    runs: pd.DataFrame | str | os.PathLike | Runs,
+    model: str | os.PathLike | ModelSpec = "transfer_gap",
+    *,
+    columns: Mapping[str, str] | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    sampler: Sampler = "nutpie",
+    target_accept: float = 0.9,
+    progress: bool = True,
+    units: str = "tokens",
+    warn: bool = True,
+) -> Fit:
+    """Sample the posterior of a scaling-law model of a run table.
+
+    Parameters
+    ----------
+    runs
+        Run table (DataFrame or CSV path, see :func:`validate_runs`) or validated ``Runs``.
+    model
+        Shipped model name (``"transfer_gap"``) or path of a TOML spec, or a ``ModelSpec``.
+    draws, tune, chains, seed
+        NUTS settings; the same seed gives the same draws.
+    sampler
+        ``"nutpie"`` (default, compiled once, low-rank mass matrix) or ``"pymc"``.
+    warn
+        Emit a :class:`SamplingWarning` for each diagnostic problem found.
+
+    Returns
+    -------
+    Fit
+        Posterior, diagnostics and everything prediction needs; ``Fit.save`` writes it.
+    """
+    spec = load_spec(model)
+    if sampler not in SAMPLERS:
+        raise BayesScalingError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+    for name, value, least in (("draws", draws, 1), ("tune", tune, 1), ("chains", chains, 1)):
+        if int(value) != value or value < least:
+            raise BayesScalingError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if not isinstance(runs, Runs):
+        runs = validate_runs(runs, spec.law.inputs, columns=columns,
+                             allow_zero=spec.law.zero_allowed,
+                             min_runs_per_distribution=spec.min_runs_per_distribution, units=units)
+    normalisation = Normalisation.from_runs(runs, spec.law.inputs)
+    model_ = build_model(spec, runs, normalisation)
+    data = {v.name: v.get_value() for v in model_.data_vars}
+
+    start = time.perf_counter()
+    if sampler == "nutpie":
+        idata = _nutpie_sample(model_, spec, runs, data, draws=draws, tune=tune, chains=chains,
+                               seed=seed, progress=progress, target_accept=target_accept)
+    else:
+        with model_:
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
+                              nuts_sampler="pymc", progressbar=progress, target_accept=target_accept,
+                              compute_convergence_checks=False)
+    elapsed = time.perf_counter() - start
+
+    idata = _attach_data(idata, model_, runs)
+    diagnostics = check_sampling(idata, spec, elapsed_seconds=elapsed, warn=warn)
+    return Fit(idata=idata, spec=spec, normalisation=normalisation,
+               distributions=runs.distributions, units=runs.units, diagnostics=diagnostics)
+
+
+def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs) -> xr.DataTree:
+    """Add observed and constant data, the pointwise log likelihood and the run table."""
+    keep = [g for g in ("posterior", "sample_stats") if g in idata.children]
+    tree = xr.DataTree.from_dict({g: idata[g].to_dataset() for g in keep})
+    # a cached compiled model carries the labels of the data it was compiled with
+    tree["posterior"] = tree.posterior.to_dataset().assign_coords(
+        {DISTRIBUTION: list(runs.distributions)})
+    coords = {RUN: np.arange(runs.n_runs)}
+    tree["observed_data"] = xr.DataTree(xr.Dataset(
+        {OBSERVED: (RUN, model[f"{OBSERVED}_observed"].get_value())}, coords=coords))
+    tree["constant_data"] = xr.DataTree(xr.Dataset(
+        {v.name: (RUN, v.get_value()) for v in model.data_vars if v.name != f"{OBSERVED}_observed"},
+        coords=coords))
+    log_lik = pm.compute_log_likelihood(tree, model=model, extend_inferencedata=False,
+                                        progressbar=False)
+    tree["log_likelihood"] = xr.DataTree(log_lik.to_dataset() if hasattr(log_lik, "to_dataset")
+                                         else log_lik)
+    table = runs.table.copy()
+    for column in table.columns:
+        if table[column].dtype == object or str(table[column].dtype) in ("string", "str"):
+            table[column] = table[column].astype(str)
+    tree["runs"] = xr.DataTree(xr.Dataset.from_dataframe(table.rename_axis(RUN)))
+    return tree

@@ -1,0 +1,26 @@
+"""Scaling laws, one module each, and the registry that names them.
+
+Adding a law: write a module with its formula and a :class:`Law`, add it to ``LAWS`` below,
+and put its default spec in ``models/``. Nothing else in the package changes.
+"""
+
+from __future__ import annotations
+
+from ..data import BayesScalingError
+from .base import Law, array_namespace, log_sum_exp
+from .transfer_gap import TRANSFER_GAP
+
+LAWS: dict[str, Law] = {law.name: law for law in (TRANSFER_GAP,)}
+
+
+def get_law(name: str) -> Law:
+    """The registered law called ``name``."""
+    try:
+        return LAWS[name]
+    except KeyError:
+        raise BayesScalingError(
+            f"unknown law {name!r}; known laws are: {', '.join(sorted(LAWS))}"
+        ) from None
+
+
+__all__ = ["LAWS", "Law", "array_namespace", "get_law", "log_sum_exp"]

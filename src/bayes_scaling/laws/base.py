@@ -1,0 +1,85 @@
+"""What a scaling law is, in this package: a formula plus the names around it.
+
+A law is written once, as a function of arrays that works unchanged with numpy (prediction
+and decisions over posterior draws) and with PyTensor (inside the PyMC model). It knows
+numbers and array operations only: no PyMC, no pandas, no files.
+
+Conventions every law follows:
+- inputs arrive as logs of *normalised* inputs, log(x / x_ref), so that parameters and
+  priors do not depend on the units tokens are counted in;
+- every parameter is positive, and the formula returns log loss, computed with log-sum-exp
+  of its terms so that nothing large is ever exponentiated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+Array = Any  # a numpy array or a PyTensor variable
+
+
+def array_namespace(*values: Array) -> ModuleType:
+    """``pytensor.tensor`` when any value is a PyTensor variable, else ``numpy``.
+
+    Checked by module name so that numpy-only callers never import PyTensor.
+    """
+    for value in values:
+        if type(value).__module__.startswith("pytensor"):
+            import pytensor.tensor as pt
+
+            return pt
+    return np
+
+
+def log_sum_exp(*terms: Array) -> Array:
+    """log(exp(t1) + exp(t2) + ...) without overflow, for numpy or PyTensor terms."""
+    xp = array_namespace(*terms)
+    total = terms[0]
+    for term in terms[1:]:
+        total = xp.logaddexp(total, term)
+    return total
+
+
+@dataclass(frozen=True)
+class Law:
+    """One scaling law.
+
+    Attributes
+    ----------
+    name
+        Registry key, also the default model spec's file name in ``models/``.
+    inputs
+        Run-table columns the formula takes, in the order ``log_loss`` takes them.
+    parameters
+        Parameter names, all positive, in the order shown to users.
+    log_loss
+        ``log_loss(*log_normalised_inputs, **parameters) -> log loss``.
+    to_raw_units
+        Maps parameters in normalised units to the units of the law as written in the
+        literature, given ``log_refs`` (the log reference scale of each input).
+    zero_allowed
+        Inputs where 0 is a valid value (e.g. from-scratch runs); their log is -inf and the
+        formula must handle it.
+    derived
+        Extra quantities reported with the posterior, ``name -> function(inputs, params)``.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    parameters: tuple[str, ...]
+    log_loss: Callable[..., Array]
+    to_raw_units: Callable[[Mapping[str, Array], Mapping[str, float]], dict[str, Array]]
+    description: str = ""
+    references: str = ""
+    zero_allowed: tuple[str, ...] = ()
+    derived: Mapping[str, Callable[..., Array]] = field(default_factory=dict)
+
+    def loss(self, *log_inputs: Array, **params: Array) -> Array:
+        """Loss in nats/token (exp of ``log_loss``); numpy or PyTensor."""
+        xp = array_namespace(*log_inputs, *params.values())
+        return xp.exp(self.log_loss(*log_inputs, **params))

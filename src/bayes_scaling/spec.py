@@ -1,0 +1,258 @@
+"""Model specs as data: law + priors + pooling + likelihood, read from TOML.
+
+The shipped specs live in the repository's top-level ``models/`` folder, which the wheel
+installs as ``bayes_scaling/models``. A user copies one, edits priors or pooling, and passes
+its path wherever a model name is accepted.
+
+Priors are on the *log* of each (positive) law parameter, in normalised units (inputs
+divided by their geometric mean), so they read the same whatever the units of the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from .data import BayesScalingError
+from .laws import Law, get_law
+
+Pooling = Literal["shared", "hierarchical", "independent"]
+POOLINGS = ("shared", "hierarchical", "independent")
+
+# The distributions a prior may name, with the arguments each takes. A short list keeps
+# specs portable and lets a typo fail when the spec is read, not deep inside PyMC.
+PRIOR_FAMILIES: dict[str, tuple[str, ...]] = {
+    "Normal": ("mu", "sigma"),
+    "StudentT": ("nu", "mu", "sigma"),
+    "HalfNormal": ("sigma",),
+    "HalfStudentT": ("nu", "sigma"),
+    "Exponential": ("lam",),
+    "Gamma": ("alpha", "beta"),
+    "LogNormal": ("mu", "sigma"),
+    "TruncatedNormal": ("mu", "sigma", "lower", "upper"),
+    "Uniform": ("lower", "upper"),
+}
+
+
+class SpecError(BayesScalingError):
+    """A model spec is malformed or cannot be found."""
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution by name and arguments, e.g. ``Prior("Normal", {"mu": 0, "sigma": 1})``."""
+
+    dist: str
+    args: dict[str, float]
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> Prior:
+        if not isinstance(raw, dict) or "dist" not in raw:
+            raise SpecError(f"{where}: a prior is a table with 'dist' and its arguments, "
+                            f"e.g. {{ dist = \"Normal\", mu = 0.0, sigma = 1.0 }}; got {raw!r}")
+        args = {k: v for k, v in raw.items() if k != "dist"}
+        dist = raw["dist"]
+        if dist not in PRIOR_FAMILIES:
+            raise SpecError(f"{where}: unknown prior family {dist!r}; use one of "
+                            f"{', '.join(PRIOR_FAMILIES)}")
+        allowed = PRIOR_FAMILIES[dist]
+        unknown = sorted(set(args) - set(allowed))
+        if unknown:
+            raise SpecError(f"{where}: {dist} takes {', '.join(allowed)}; "
+                            f"unexpected {', '.join(unknown)}")
+        for key, value in args.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise SpecError(f"{where}: {dist} argument {key} must be a number, got {value!r}")
+        return cls(dist, {k: float(v) for k, v in args.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dist": self.dist, **self.args}
+
+    def __str__(self) -> str:
+        return f"{self.dist}({', '.join(f'{k}={v:g}' for k, v in self.args.items())})"
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """Pooling and priors of one law parameter (priors on its log).
+
+    ``shared`` and ``independent`` use ``prior``; ``hierarchical`` uses ``mu`` (population
+    mean of the log) and ``tau`` (population spread of the log), non-centred.
+    """
+
+    name: str
+    pooling: Pooling
+    prior: Prior | None = None
+    mu: Prior | None = None
+    tau: Prior | None = None
+    centred: bool = False
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class LikelihoodSpec:
+    """Student-t on log loss, robust to the odd bad run."""
+
+    nu: float = 5.0
+    sigma_pooling: Literal["shared", "per_distribution"] = "shared"
+    sigma: Prior = field(default_factory=lambda: Prior("HalfNormal", {"sigma": 0.1}))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build a model, apart from the data."""
+
+    name: str
+    law: Law
+    parameters: dict[str, ParameterSpec]
+    likelihood: LikelihoodSpec
+    description: str = ""
+    min_runs_per_distribution: int = 1
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, the same shape as the TOML file; saved with every fit."""
+        params = {}
+        for p in self.parameters.values():
+            entry: dict[str, Any] = {"pooling": p.pooling}
+            for key in ("prior", "mu", "tau"):
+                prior = getattr(p, key)
+                if prior is not None:
+                    entry[key] = prior.to_dict()
+            if p.centred:
+                entry["centred"] = True
+            if p.why:
+                entry["why"] = p.why
+            params[p.name] = entry
+        lik = self.likelihood
+        return {
+            "name": self.name,
+            "law": self.law.name,
+            "description": self.description,
+            "min_runs_per_distribution": self.min_runs_per_distribution,
+            "likelihood": {"nu": lik.nu, "sigma_pooling": lik.sigma_pooling,
+                           "sigma": lik.sigma.to_dict()},
+            "parameters": params,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    def describe(self) -> str:
+        """A few lines a user can read: law, pooling and priors of each parameter."""
+        lines = [f"model {self.name!r}: {self.law.description}"]
+        for p in self.parameters.values():
+            if p.pooling == "hierarchical":
+                priors = f"log {p.name}_d = mu + tau z_d, mu ~ {p.mu}, tau ~ {p.tau}"
+            else:
+                priors = f"log {p.name} ~ {p.prior}"
+            lines.append(f"  {p.name:<6} {p.pooling:<12} {priors}")
+        lik = self.likelihood
+        lines.append(f"  log loss ~ StudentT(nu={lik.nu:g}, sigma {lik.sigma_pooling} ~ {lik.sigma})")
+        return "\n".join(lines)
+
+
+def models_dir() -> Path:
+    """Folder of the shipped specs: inside the installed package, else the source tree's."""
+    packaged = Path(str(resources.files("bayes_scaling"))) / "models"
+    if packaged.is_dir():
+        return packaged
+    # editable install / running from a checkout: the one source at the repository root
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def available_models() -> list[str]:
+    """Names of the shipped model specs."""
+    return sorted(p.stem for p in models_dir().glob("*.toml"))
+
+
+def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
+    """Build and check a spec from plain data (a parsed TOML file or a saved fit)."""
+    if "law" not in raw:
+        raise SpecError(f"{source}: missing 'law' (one of the registered laws, e.g. 'transfer_gap')")
+    try:
+        law = get_law(raw["law"])
+    except BayesScalingError as err:
+        raise SpecError(f"{source}: {err}") from None
+    raw_params = raw.get("parameters", {})
+    missing = [name for name in law.parameters if name not in raw_params]
+    extra = [name for name in raw_params if name not in law.parameters]
+    if missing or extra:
+        raise SpecError(f"{source}: law {law.name!r} has parameters {', '.join(law.parameters)}; "
+                        + (f"missing [parameters.{'], ['.join(missing)}] " if missing else "")
+                        + (f"unknown {', '.join(extra)}" if extra else ""))
+    params: dict[str, ParameterSpec] = {}
+    for name in law.parameters:
+        entry = raw_params[name]
+        where = f"{source}: [parameters.{name}]"
+        pooling = entry.get("pooling")
+        if pooling not in POOLINGS:
+            raise SpecError(f"{where}: pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        needed = ("mu", "tau") if pooling == "hierarchical" else ("prior",)
+        absent = [k for k in needed if k not in entry]
+        if absent:
+            raise SpecError(f"{where}: {pooling} pooling needs {' and '.join(needed)}; "
+                            f"missing {', '.join(absent)}")
+        priors = {k: Prior.from_dict(entry[k], f"{where}.{k}") for k in needed}
+        centred = entry.get("centred", False)
+        if not isinstance(centred, bool):
+            raise SpecError(f"{where}: centred must be true or false, got {centred!r}")
+        params[name] = ParameterSpec(name=name, pooling=pooling, centred=centred,
+                                     why=entry.get("why", ""), **priors)
+    lik_raw = raw.get("likelihood", {})
+    sigma_pooling = lik_raw.get("sigma_pooling", "shared")
+    if sigma_pooling not in ("shared", "per_distribution"):
+        raise SpecError(f"{source}: [likelihood] sigma_pooling must be 'shared' or "
+                        f"'per_distribution', got {sigma_pooling!r}")
+    nu = lik_raw.get("nu", 5.0)
+    if not isinstance(nu, (int, float)) or nu <= 0:
+        raise SpecError(f"{source}: [likelihood] nu must be a positive number, got {nu!r}")
+    likelihood = LikelihoodSpec(
+        nu=float(nu),
+        sigma_pooling=sigma_pooling,
+        sigma=Prior.from_dict(lik_raw.get("sigma", {"dist": "HalfNormal", "sigma": 0.1}),
+                              f"{source}: [likelihood].sigma"),
+    )
+    return ModelSpec(
+        name=raw.get("name", law.name),
+        law=law,
+        parameters=params,
+        likelihood=likelihood,
+        description=raw.get("description", ""),
+        min_runs_per_distribution=int(raw.get("min_runs_per_distribution", 1)),
+        source=source,
+    )
+
+
+def load_spec(model: str | os.PathLike | ModelSpec = "transfer_gap") -> ModelSpec:
+    """A model spec by shipped name (``"transfer_gap"``) or by path to a TOML file."""
+    if isinstance(model, ModelSpec):
+        return model
+    text = os.fspath(model)
+    path = Path(text)
+    if not (path.suffix == ".toml" or os.sep in text or path.exists()):
+        path = models_dir() / f"{text}.toml"
+        if not path.exists():
+            raise SpecError(f"unknown model {text!r}; shipped models are: "
+                            f"{', '.join(available_models())}, or give the path of a .toml spec")
+    if not path.is_file():
+        raise SpecError(f"{path}: no such model spec file")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: not a valid TOML model spec ({err})") from None
+    raw.setdefault("name", path.stem)
+    return spec_from_dict(raw, source=str(path))
+
+
+def spec_from_json(text: str) -> ModelSpec:
+    return spec_from_dict(json.loads(text), source="saved fit")
+
+
+__all__ = ["ModelSpec", "ParameterSpec", "Prior", "SpecError", "available_models", "load_spec",
+           "models_dir"]

@@ -1,0 +1,48 @@
+"""Shared fixtures: simulated data and fits, made once per session (fits compile once)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
+
+# Small but honest sampling settings for tests: fixed seeds, fewer draws.
+FAST = {"draws": 500, "tune": 500, "chains": 4, "seed": 11, "progress": False}
+
+
+@pytest.fixture(scope="session")
+def recovery_truth() -> pd.DataFrame:
+    """8 distributions with gaps log-spaced over 1..100; even ones rich in runs, odd ones poor."""
+    n = 8
+    gaps = np.geomspace(1.0, 100.0, n)
+    order = np.random.default_rng(3).permutation(n)  # gap size unrelated to data richness
+    return pd.DataFrame({
+        "distribution": [f"d{i}" for i in range(n)],
+        "E": np.linspace(1.5, 2.2, n),
+        "A": np.full(n, 1.0e4),
+        "alpha": 0.3,
+        "beta": np.linspace(0.32, 0.38, n),
+        "G": gaps[order],
+        "runs": [36 if i % 2 == 0 else 12 for i in range(n)],
+    })
+
+
+@pytest.fixture(scope="session")
+def recovery_runs(recovery_truth) -> pd.DataFrame:
+    counts = dict(zip(recovery_truth.distribution, recovery_truth.runs, strict=True))
+    return simulate_runs(recovery_truth, DEFAULT_GRID, runs_per_distribution=counts,
+                         noise=0.01, seed=5)
+
+
+@pytest.fixture(scope="session")
+def recovery_fit(recovery_runs) -> bs.Fit:
+    return bs.fit(recovery_runs, **FAST)
+
+
+@pytest.fixture(scope="session")
+def example_fit() -> bs.Fit:
+    """The embedded example with the default settings, as `bayes-scaling demo` fits it."""
+    return bs.fit(bs.load_example(), progress=False)

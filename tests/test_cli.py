@@ -1,0 +1,86 @@
+"""The command line, end to end: fit, gaps, demo, and bad input."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from bayes_scaling.cli import main
+
+FAST = ["--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3", "--quiet"]
+
+
+def test_fit_then_gaps_as_csv(recovery_runs, tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    recovery_runs.to_csv(runs, index=False)
+    out = tmp_path / "fit.nc"
+    assert main(["fit", str(runs), "--output", str(out), *FAST]) == 0
+    assert out.exists()
+    capsys.readouterr()
+    assert main(["gaps", str(out), "--prob", "0.8", "--csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table.columns) == ["distribution", "mean", "median", "lower", "upper"]
+    assert len(table) == 8 and (table.lower < table.upper).all()
+    assert main(["gaps", str(out)]) == 0
+    assert "transfer gap G (90% credible interval" in capsys.readouterr().out
+
+
+def test_demo_writes_tables_and_plot(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path), *FAST]) == 0
+    for name in ("fit.nc", "gaps.csv", "gaps.md", "gap_forest.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert str(tmp_path / "gap_forest.png") in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "gaps.csv").shape == (8, 5)
+
+
+def _bad_csvs(tmp_path):
+    good = pd.DataFrame({"distribution": ["a"] * 3, "pretrain_tokens": [1e8, 1e9, 1e10],
+                         "finetune_tokens": [1e5, 1e6, 1e7], "loss": [3.0, 2.5, 2.0]})
+    cases = {
+        "missing": (good.drop(columns="loss"), "missing column 'loss'"),
+        "nan": (good.assign(loss=[3.0, None, 2.0]), "row 2: column 'loss' is missing (NaN)"),
+        "zero": (good.assign(finetune_tokens=[0, 1e6, 1e7]), "row 1: column 'finetune_tokens' is 0"),
+        "negative": (good.assign(loss=[3.0, 2.5, -2.0]), "row 3: column 'loss' is -2"),
+    }
+    for name, (frame, message) in cases.items():
+        path = tmp_path / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        yield path, message
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 8)
+    yield binary, "not a text CSV file"
+
+
+def test_bad_input_exits_2_with_one_message_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "fit.nc"
+    for path, message in _bad_csvs(tmp_path):
+        assert main(["fit", str(path), "--output", str(out), *FAST]) == 2
+        err = capsys.readouterr().err
+        assert message in err, err
+        assert "Traceback" not in err
+        assert not out.exists()
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".csv"] * 5
+
+
+def test_unknown_model_is_a_clear_error(recovery_runs, tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    recovery_runs.to_csv(runs, index=False)
+    assert main(["fit", str(runs), "--output", str(tmp_path / "f.nc"), "--model", "nope"]) == 2
+    assert "unknown model 'nope'; shipped models are: transfer_gap" in capsys.readouterr().err
+    assert not (tmp_path / "f.nc").exists()
+
+
+def test_gaps_of_a_file_that_is_not_a_fit(tmp_path, capsys):
+    bogus = tmp_path / "fit.nc"
+    bogus.write_text("hello")
+    assert main(["gaps", str(bogus)]) == 2
+    assert "not a bayes-scaling fit file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["fit"], ["gaps"], ["nonsense"]])
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    assert err.value.code == 2

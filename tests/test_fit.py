@@ -1,0 +1,105 @@
+"""Fitting: parameter recovery, diagnostics, reproducibility and save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST
+
+import bayes_scaling as bs
+
+
+def gap_vs_truth(fit: bs.Fit, truth: pd.DataFrame) -> pd.DataFrame:
+    table = fit.gap_table(prob=0.9).merge(truth, on="distribution")
+    table["covered"] = (table.lower <= table.G) & (table.upper >= table.G)
+    table["log_width"] = np.log(table.upper / table.lower)
+    return table
+
+
+def test_gap_intervals_cover_the_true_gaps(recovery_fit, recovery_truth):
+    table = gap_vs_truth(recovery_fit, recovery_truth)
+    assert table.covered.sum() >= 7, table
+
+
+def test_intervals_are_narrower_where_data_are_richer(recovery_fit, recovery_truth):
+    table = gap_vs_truth(recovery_fit, recovery_truth)
+    rich = table[table.runs == table.runs.max()].log_width.mean()
+    poor = table[table.runs == table.runs.min()].log_width.mean()
+    assert rich < 0.7 * poor, table
+
+
+def test_posterior_medians_order_distributions_as_the_truth(recovery_fit, recovery_truth):
+    table = gap_vs_truth(recovery_fit, recovery_truth)
+    rich = table[table.runs == table.runs.max()]
+    assert list(rich.sort_values("median").distribution) == list(rich.sort_values("G").distribution)
+    rank_corr = table["median"].rank().corr(table["G"].rank())
+    assert rank_corr >= 0.85, table
+
+
+def test_default_fit_of_the_example_is_healthy(example_fit):
+    diag = example_fit.diagnostics
+    assert (diag.chains, diag.draws) == (4, 1000)
+    assert diag.divergences == 0
+    assert diag.max_rhat <= 1.01
+    assert diag.min_ess_bulk >= 400
+    assert diag.ok, diag.problems
+    assert diag.mean_tree_depth < 6  # the centred/independent choices keep trees short
+
+
+def test_raw_units_reproduce_the_normalised_law(example_fit):
+    """Raw-unit parameters at raw tokens give the same loss as normalised ones at p/p_ref."""
+    law, refs = example_fit.law, example_fit.normalisation.log_refs
+    norm = example_fit.parameters("normalised").isel(chain=0, draw=slice(0, 5))
+    raw = example_fit.parameters("raw").isel(chain=0, draw=slice(0, 5))
+    p, f = 3.0e9, 2.0e6
+    a = law.log_loss(np.log(p) - refs["pretrain_tokens"], np.log(f) - refs["finetune_tokens"],
+                     **{k: norm[k] for k in law.parameters})
+    b = law.log_loss(np.log(p), np.log(f), **{k: raw[k] for k in law.parameters})
+    np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+def test_same_seed_gives_same_draws(recovery_runs):
+    settings = {**FAST, "draws": 50, "tune": 50}
+    first = bs.fit(recovery_runs, warn=False, **settings).idata.posterior["G"].values
+    again = bs.fit(recovery_runs, warn=False, **settings).idata.posterior["G"].values
+    other = bs.fit(recovery_runs, warn=False, **{**settings, "seed": 12}).idata.posterior["G"].values
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_saved_fit_gives_the_same_gap_table(example_fit, tmp_path):
+    path = example_fit.save(tmp_path / "fit.nc")
+    loaded = bs.load_fit(path)
+    pd.testing.assert_frame_equal(loaded.gap_table(0.8), example_fit.gap_table(0.8))
+    assert loaded.distributions == example_fit.distributions
+    assert loaded.spec.to_dict() == example_fit.spec.to_dict()
+    assert loaded.diagnostics == example_fit.diagnostics
+    # the run table, extra columns included, travels with the fit
+    pd.testing.assert_frame_equal(loaded.runs, example_fit.runs)
+    assert "run_id" in loaded.runs
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_fit_keeps_what_loo_and_prediction_need(example_fit):
+    groups = set(example_fit.idata.children)
+    assert {"posterior", "sample_stats", "log_likelihood", "observed_data", "runs"} <= groups
+    assert example_fit.idata.log_likelihood["log_loss"].shape == (4, 1000, len(example_fit.runs))
+
+
+def test_pymc_sampler_is_an_option(recovery_runs):
+    fit = bs.fit(recovery_runs, sampler="pymc", draws=30, tune=30, chains=1, seed=1,
+                 progress=False, warn=False)
+    assert fit.idata.posterior["G"].shape == (1, 30, 8)
+
+
+def test_sampling_problems_warn_with_advice(recovery_runs):
+    with pytest.warns(bs.SamplingWarning, match="Run more draws"):
+        bs.fit(recovery_runs, **{**FAST, "draws": 20, "tune": 20, "chains": 2})
+
+
+def test_bad_sampler_settings_are_clear_errors(recovery_runs):
+    with pytest.raises(bs.BayesScalingError, match="draws must be a whole number >= 1"):
+        bs.fit(recovery_runs, draws=0)
+    with pytest.raises(bs.BayesScalingError, match="unknown sampler 'hmc'"):
+        bs.fit(recovery_runs, sampler="hmc")
