@@ -84,3 +84,20 @@ def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as err:
         main(argv)
     assert err.value.code == 2
+
+
+def test_predict_prints_the_grid_with_loss_bands(example_fit, tmp_path, capsys):
+    fit_path = example_fit.save(tmp_path / "fit.nc")
+    grid = tmp_path / "grid.csv"
+    pd.DataFrame({"distribution": ["code", "math"], "pretrain_tokens": [1e12, 1e12],
+                  "finetune_tokens": [1e6, 1e7], "note": ["x", "y"]}).to_csv(grid, index=False)
+    assert main(["predict", str(fit_path), str(grid), "--csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(table.columns)[:4] == ["distribution", "pretrain_tokens", "finetune_tokens", "note"]
+    assert {"loss_mean", "loss_median", "loss_lower", "loss_upper"} <= set(table.columns)
+    assert (table.loss_lower < table.loss_median).all()
+    pd.DataFrame({"distribution": ["new"], "pretrain_tokens": [1e9],
+                  "finetune_tokens": [1e6]}).to_csv(grid, index=False)
+    assert main(["predict", str(fit_path), str(grid)]) == 2
+    assert "not in the fit" in capsys.readouterr().err
+    assert main(["predict", str(fit_path), str(grid), "--new-distribution", "--observations"]) == 0

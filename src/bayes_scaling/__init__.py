@@ -5,11 +5,13 @@ parameters partially pooled, report credible intervals of the transfer gap, and 
 fit to one file. The pipeline, one module each: data -> laws -> spec/model -> fit -> report.
 """
 
+from . import data, datasets
 from .data import BayesScalingError, Runs, RunsValidationError, validate_runs
 from .datasets import example_truth, load_example
 from .diagnostics import Diagnostics, SamplingWarning
 from .fit import Fit, fit
 from .laws import LAWS, Law, get_law
+from .predict import derived_table, predict, prediction_table
 from .report import forest_plot, parameter_table
 from .simulate import simulate_runs
 from .spec import ModelSpec, SpecError, available_models, load_spec
@@ -27,6 +29,8 @@ def gap_table(fit: Fit, prob: float = 0.9):
 
 
 __all__ = [
+    "data",
+    "datasets",
     "LAWS",
     "BayesScalingError",
     "Diagnostics",
@@ -47,6 +51,9 @@ __all__ = [
     "load_fit",
     "load_spec",
     "parameter_table",
+    "predict",
+    "prediction_table",
+    "derived_table",
     "simulate_runs",
     "validate_runs",
 ]

@@ -40,6 +40,20 @@ def _gaps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    fitted = bs.load_fit(args.fit)
+    grid = bs.data.read_runs_csv(args.grid)
+    table = bs.prediction_table(fitted, grid, prob=args.prob, new_distribution=args.new_distribution,
+                                kind="observation" if args.observations else "expected",
+                                seed=args.seed)
+    if args.csv:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        what = "a new run's loss" if args.observations else "expected loss"
+        print(format_table(table, f"{what}, nats/token ({args.prob:.0%} credible interval)"))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,6 +109,18 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--prob", type=float, default=0.9, help="interval probability (default 0.9)")
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_gaps)
+
+    p = sub.add_parser("predict", help="posterior predictive loss at the rows of a CSV grid")
+    p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
+    p.add_argument("grid", help="CSV with the law's input columns (and distribution)")
+    p.add_argument("--prob", type=float, default=0.9, help="interval probability (default 0.9)")
+    p.add_argument("--new-distribution", action="store_true",
+                   help="predict a distribution the fit has not seen, from the fitted population")
+    p.add_argument("--observations", action="store_true",
+                   help="bands for a new run's measured loss (with noise), not the expected curve")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--csv", action="store_true", help="CSV on stdout")
+    p.set_defaults(run=_predict)
 
     p = sub.add_parser("demo", help="fit the embedded example; write tables and plots")
     p.add_argument("--output", "-o", default="demo-output", help="folder (default demo-output)")

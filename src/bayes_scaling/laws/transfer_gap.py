@@ -41,8 +41,7 @@ def loss_floor(log_pretrain: Array, log_finetune: Array, *, E, A, alpha, beta, G
 def exchange_rate(log_pretrain: Array, log_finetune: Array, *, E, A, alpha, beta, G) -> Array:
     """Pre-training tokens one fine-tuning token is worth at (p, f): (dL/df) / (dL/dp).
 
-    In normalised units; the ratio of derivatives is unit-free once both inputs are scaled
-    back, which ``predict`` does by multiplying with p_ref / f_ref.
+    Give raw log token counts and raw-unit parameters for an answer in tokens per token.
     """
     xp = array_namespace(log_pretrain, log_finetune, E, A, alpha, beta, G)
     # dL/dp = -alpha A p^-alpha-1 f^-beta; dL/df = -beta (A p^-alpha + G) f^-beta-1
