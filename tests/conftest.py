@@ -46,3 +46,36 @@ def recovery_fit(recovery_runs) -> bs.Fit:
 def example_fit() -> bs.Fit:
     """The embedded example with the default settings, as `bayes-scaling demo` fits it."""
     return bs.fit(bs.load_example(), progress=False)
+
+
+def point_fit(truth: pd.DataFrame, *, draws: int = 100, jitter: float = 0.0, seed: int = 0,
+              state: tuple[float, float] = (1e10, 1e6)) -> bs.Fit:
+    """A Fit whose posterior is the given raw-unit parameters (plus optional log-normal
+    jitter per draw): decisions can then be checked against the deterministic law."""
+    import xarray as xr
+
+    from bayes_scaling.model import Normalisation
+    from bayes_scaling.spec import load_spec
+
+    spec = load_spec("transfer_gap")
+    rng = np.random.default_rng(seed)
+    names = list(truth.distribution)
+    post = {}
+    for name in spec.law.parameters:
+        values = np.broadcast_to(truth[name].to_numpy(float), (1, draws, len(names)))
+        values = values * np.exp(jitter * rng.standard_normal(values.shape))
+        if spec.parameters[name].pooling == "shared":
+            post[name] = (("chain", "draw"), values[..., 0])
+        else:
+            post[name] = (("chain", "draw", "distribution"), values)
+    post["sigma"] = (("chain", "draw"), np.full((1, draws), 0.01))
+    runs = pd.DataFrame({"distribution": names, "pretrain_tokens": state[0],
+                         "finetune_tokens": state[1], "loss": 2.0})
+    tree = xr.DataTree.from_dict({
+        "posterior": xr.Dataset(post, coords={"distribution": names}),
+        "runs": xr.Dataset.from_dataframe(runs.rename_axis("run")),
+    })
+    # log_refs of 0: normalised units are raw units
+    return bs.Fit(idata=tree, spec=spec,
+                  normalisation=Normalisation({"pretrain_tokens": 0.0, "finetune_tokens": 0.0}),
+                  distributions=tuple(names))

@@ -29,7 +29,7 @@ def test_fit_then_gaps_as_csv(recovery_runs, tmp_path, capsys):
 
 def test_demo_writes_tables_and_plot(tmp_path, capsys):
     assert main(["demo", "--output", str(tmp_path), *FAST]) == 0
-    for name in ("fit.nc", "gaps.csv", "gaps.md", "gap_forest.png"):
+    for name in ("fit.nc", "gaps.csv", "gaps.md", "gap_forest.png", "ranking.csv", "ranking.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert str(tmp_path / "gap_forest.png") in capsys.readouterr().out
     assert pd.read_csv(tmp_path / "gaps.csv").shape == (8, 5)
@@ -101,3 +101,31 @@ def test_predict_prints_the_grid_with_loss_bands(example_fit, tmp_path, capsys):
     assert main(["predict", str(fit_path), str(grid)]) == 2
     assert "not in the fit" in capsys.readouterr().err
     assert main(["predict", str(fit_path), str(grid), "--new-distribution", "--observations"]) == 0
+
+
+def test_rank_and_allocate_from_the_command_line(example_fit, tmp_path, capsys):
+    fit_path = example_fit.save(tmp_path / "fit.nc")
+    actions = tmp_path / "actions.csv"
+    pd.DataFrame({"action": ["more_pretraining", "more_poetry_data"],
+                  "distribution": ["poetry", "poetry"],
+                  "add_pretrain_tokens": [9e11, 0.0], "add_finetune_tokens": [0.0, 9e8]}
+                 ).to_csv(actions, index=False)
+    argv = ["rank", str(fit_path), str(actions), "--pretrain-price", "1e-9",
+            "--finetune-price", "1e-6", "--csv"]
+    assert main(argv) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert {"action", "expected_loss", "loss_q", "reduction_per_cost", "p_best",
+            "expected_regret", "add_pretrain_tokens"} <= set(table.columns)
+    assert table.action[0] == "more_poetry_data"  # the largest gap: fine-tuning data first
+    assert main(argv[:3] + ["--csv"]) == 2
+    assert "no 'cost' column" in capsys.readouterr().err
+
+    plot = tmp_path / "frontier.png"
+    assert main(["allocate", str(fit_path), "--distribution", "code", "--budget", "1000",
+                 "--pretrain-price", "1e-10", "--finetune-price", "1e-6", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "on fine-tuning data" in out and "expected value of perfect information" in out
+    assert plot.stat().st_size > 0
+    assert main(["allocate", str(fit_path), "--distribution", "mars", "--budget", "1",
+                 "--pretrain-price", "1", "--finetune-price", "1"]) == 2
+    assert "'mars'" in capsys.readouterr().err

@@ -8,11 +8,12 @@ fit to one file. The pipeline, one module each: data -> laws -> spec/model -> fi
 from . import data, datasets
 from .data import BayesScalingError, Runs, RunsValidationError, validate_runs
 from .datasets import example_truth, load_example
+from .decide import Allocation, allocate, experiment_value, rank_actions
 from .diagnostics import Diagnostics, SamplingWarning
 from .fit import Fit, fit
 from .laws import LAWS, Law, get_law
 from .predict import derived_table, predict, prediction_table
-from .report import forest_plot, parameter_table
+from .report import forest_plot, frontier_plot, parameter_table, ranking_plot
 from .simulate import simulate_runs
 from .spec import ModelSpec, SpecError, available_models, load_spec
 
@@ -42,6 +43,12 @@ __all__ = [
     "SamplingWarning",
     "SpecError",
     "available_models",
+    "Allocation",
+    "allocate",
+    "experiment_value",
+    "rank_actions",
+    "frontier_plot",
+    "ranking_plot",
     "example_truth",
     "fit",
     "forest_plot",

@@ -10,6 +10,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 import bayes_scaling as bs
 from bayes_scaling.report import format_table, to_markdown
 
@@ -54,6 +56,45 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rank(args: argparse.Namespace) -> int:
+    fitted = bs.load_fit(args.fit)
+    actions = bs.data.read_runs_csv(args.actions)
+    table = bs.rank_actions(fitted, actions, quantile=args.quantile, sort_by=args.sort_by,
+                            pretrain_price=args.pretrain_price, finetune_price=args.finetune_price)
+    if args.csv:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        print(format_table(table, f"actions ranked (loss in nats/token, loss_q = "
+                                  f"{args.quantile:.0%} quantile)"))
+    if table.attrs.get("note"):
+        print(f"note: {table.attrs['note']}", file=sys.stderr)
+    return 0
+
+
+def _allocate(args: argparse.Namespace) -> int:
+    fitted = bs.load_fit(args.fit)
+    result = bs.allocate(fitted, args.budget, args.pretrain_price, args.finetune_price,
+                         distributions=args.distribution, quantile=args.quantile)
+    share = sum(result.finetune_share.values())
+    optima = np.quantile(result.draw_optima, [0.05, 0.5, 0.95])
+    print(f"budget {args.budget:g}: spend {share:.0%} on fine-tuning data "
+          f"(objective: {result.objective} of the loss)")
+    print(f"  add pre-training tokens: {result.add_pretrain_tokens:.4g}")
+    for name, tokens in result.add_finetune_tokens.items():
+        print(f"  add fine-tuning tokens for {name}: {tokens:.4g}")
+    print(f"  loss at this split: mean {result.expected_loss:.4g}, "
+          f"90th percentile {result.loss_quantile:.4g} nats/token")
+    print(f"  share on fine-tuning each posterior draw would pick: median {optima[1]:.0%}, "
+          f"90% range {optima[0]:.0%} to {optima[2]:.0%}")
+    print(f"  expected value of perfect information: {result.evpi:.3g} nats/token"
+          + (" (more runs before deciding could pay)" if result.evpi > 1e-3 else ""))
+    if args.plot:
+        fig = bs.frontier_plot(result.frontier, share if len(result.finetune_share) == 1 else None)
+        fig.savefig(args.plot, dpi=120)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,8 +116,33 @@ def _demo(args: argparse.Namespace) -> int:
     fig.savefig(out / "gap_forest.png", dpi=120)
     written += [out / "gaps.csv", out / "gaps.md", out / "gap_forest.png"]
     print(format_table(table, "transfer gap G (90% credible interval)"))
+
+    actions = example_actions()
+    ranking = bs.rank_actions(fitted, actions, pretrain_price=1e-9, finetune_price=1e-6)
+    ranking.to_csv(out / "ranking.csv", index=False)
+    bs.ranking_plot(ranking, title="Example actions, ranked by expected regret\n(price per token: "
+                                   "pre-training 1e-9, fine-tuning 1e-6)").savefig(out / "ranking.png",
+                                                                                 dpi=120)
+    written += [out / "ranking.csv", out / "ranking.png"]
+    print()
+    print(format_table(ranking[["action", "distribution", "cost", "expected_loss",
+                                "expected_reduction", "reduction_per_cost", "p_best",
+                                "expected_regret"]],
+                       "example actions ranked by expected regret (loss in nats/token)"))
     print("\nwrote:\n" + "\n".join(f"  {p}" for p in written))
     return 0
+
+
+def example_actions():
+    """A few sensible actions on the example: 10x pre-training vs 10x fine-tuning data."""
+    import pandas as pd
+
+    rows = []
+    for name in ("code", "legal", "poetry"):
+        rows.append((f"pretrain_10x_for_{name}", name, 9e11, 0.0))
+        rows.append((f"finetune_10x_{name}", name, 0.0, 9e8))
+    return pd.DataFrame(rows, columns=["action", "distribution", "add_pretrain_tokens",
+                                       "add_finetune_tokens"])
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
@@ -121,6 +187,30 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser("rank", help="rank data-collection actions by expected loss")
+    p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
+    p.add_argument("actions", help="CSV: action,distribution,add_pretrain_tokens,"
+                                   "add_finetune_tokens[,cost]")
+    p.add_argument("--quantile", type=float, default=0.9, help="risk quantile (default 0.9)")
+    p.add_argument("--pretrain-price", type=float, help="cost per pre-training token")
+    p.add_argument("--finetune-price", type=float, help="cost per fine-tuning token")
+    p.add_argument("--sort-by", default=None, help="column to sort by (default expected_loss, "
+                   "or expected_regret when actions span distributions)")
+    p.add_argument("--csv", action="store_true", help="CSV on stdout")
+    p.set_defaults(run=_rank)
+
+    p = sub.add_parser("allocate", help="split a budget between pre-training and fine-tuning")
+    p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
+    p.add_argument("--distribution", action="append", required=True,
+                   help="distribution to serve (repeat for several, equal weights)")
+    p.add_argument("--budget", type=float, required=True)
+    p.add_argument("--pretrain-price", type=float, required=True, help="cost per pre-training token")
+    p.add_argument("--finetune-price", type=float, required=True, help="cost per fine-tuning token")
+    p.add_argument("--quantile", type=float, default=None,
+                   help="minimise this quantile of the loss instead of its mean")
+    p.add_argument("--plot", help="write the allocation frontier to this PNG")
+    p.set_defaults(run=_allocate)
 
     p = sub.add_parser("demo", help="fit the embedded example; write tables and plots")
     p.add_argument("--output", "-o", default="demo-output", help="folder (default demo-output)")

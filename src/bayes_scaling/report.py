@@ -91,3 +91,51 @@ def forest_plot(table: pd.DataFrame, *, label: str = "transfer gap G", prob: flo
     ax.set_title(title or f"Posterior of {label} per distribution")
     fig.tight_layout()
     return fig
+
+
+def ranking_plot(table: pd.DataFrame, *, title: str = "Candidate actions"):
+    """Drop in loss each action buys, mean and 90% interval, in the table's order (top first).
+
+    The drop is on the action's own distribution, so actions on different distributions
+    compare on one axis.
+    """
+    import matplotlib.pyplot as plt
+
+    order = table.iloc[::-1].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(order) + 1.6))
+    y = np.arange(len(order))
+    ax.hlines(y, order["reduction_lower"], order["reduction_upper"], color="C0", lw=3, alpha=0.6,
+              label="90% interval")
+    ax.plot(order["expected_reduction"], y, "o", color="C0", label="expected drop in loss")
+    labels = [f"{a}\nP(best) {p:.0%}, cost {c:.3g}" for a, p, c in
+              zip(order["action"], order["p_best"], order["cost"], strict=True)]
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("drop in loss on the action's distribution (nats/token)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def frontier_plot(frontier: pd.DataFrame, chosen_share: float | None = None, *,
+                  title: str = "Budget allocation frontier"):
+    """Expected loss and 90% band against the share of budget spent on fine-tuning data
+    (single-distribution allocations)."""
+    import matplotlib.pyplot as plt
+
+    share = 1 - frontier["pretrain_share"]
+    order = np.argsort(share.to_numpy())
+    x = share.to_numpy()[order]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.fill_between(x, frontier["loss_lower"].to_numpy()[order], frontier["loss_upper"].to_numpy()[order],
+                    alpha=0.25, color="C0", label="90% band")
+    ax.plot(x, frontier["expected_loss"].to_numpy()[order], color="C0", label="expected loss")
+    if chosen_share is not None:
+        ax.axvline(chosen_share, color="C3", ls="--", label=f"chosen: {chosen_share:.0%} on fine-tuning")
+    ax.set_xlabel("share of budget spent on fine-tuning tokens")
+    ax.set_ylabel("loss (nats/token)")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
