@@ -68,7 +68,8 @@ def test_unknown_model_is_a_clear_error(recovery_runs, tmp_path, capsys):
     runs = tmp_path / "runs.csv"
     recovery_runs.to_csv(runs, index=False)
     assert main(["fit", str(runs), "--output", str(tmp_path / "f.nc"), "--model", "nope"]) == 2
-    assert "unknown model 'nope'; shipped models are: transfer_gap" in capsys.readouterr().err
+    assert "unknown model 'nope'; shipped models are: chinchilla, effective_data, rectified, " \
+        "transfer_gap" in capsys.readouterr().err
     assert not (tmp_path / "f.nc").exists()
 
 

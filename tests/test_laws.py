@@ -43,6 +43,6 @@ def test_registry_names_match_and_unknown_law_is_clear():
     try:
         get_law("nope")
     except ValueError as err:
-        assert "known laws are: transfer_gap" in str(err)
+        assert "known laws are: chinchilla, effective_data, rectified, transfer_gap" in str(err)
     else:
         raise AssertionError("unknown law accepted")

@@ -6,12 +6,14 @@ fit to one file. The pipeline, one module each: data -> laws -> spec/model -> fi
 """
 
 from . import data, datasets
+from .compare import LooWarning, compare_fits
 from .data import BayesScalingError, Runs, RunsValidationError, validate_runs
 from .datasets import example_truth, load_example
 from .decide import Allocation, allocate, experiment_value, rank_actions
 from .diagnostics import Diagnostics, SamplingWarning
-from .fit import Fit, fit
+from .fit import Fit, fit, prior_predictive
 from .laws import LAWS, Law, get_law
+from .plots import curve_plot, ppc_plot, prior_curve_plot
 from .predict import derived_table, predict, prediction_table
 from .report import forest_plot, frontier_plot, parameter_table, ranking_plot
 from .simulate import simulate_runs
@@ -43,6 +45,12 @@ __all__ = [
     "SamplingWarning",
     "SpecError",
     "available_models",
+    "curve_plot",
+    "ppc_plot",
+    "prior_curve_plot",
+    "prior_predictive",
+    "compare_fits",
+    "LooWarning",
     "Allocation",
     "allocate",
     "experiment_value",

@@ -95,6 +95,37 @@ def _allocate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> int:
+    fitted = bs.load_fit(args.fit)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "curves.png", out / "ppc.png"]
+    bs.curve_plot(fitted, prob=args.prob, path=written[0])
+    bs.ppc_plot(fitted, prob=args.prob, path=written[1])
+    if "G" in fitted.law.parameters:
+        table = fitted.gap_table(prob=args.prob)
+        bs.forest_plot(table, prob=args.prob, label=f"transfer gap G (f in {fitted.units})"
+                       ).savefig(out / "gap_forest.png", dpi=120)
+        written.append(out / "gap_forest.png")
+    print("wrote:\n" + "\n".join(f"  {p}" for p in written))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    fits = {Path(path).stem: bs.load_fit(path) for path in args.fits}
+    if len(fits) < len(args.fits):
+        raise bs.BayesScalingError("give fit files with different names; they label the table")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", bs.LooWarning)
+        table = bs.compare_fits(fits)
+    columns = ["law", "rank", "elpd", "elpd_diff", "dse", "weight", "n_high_pareto_k"]
+    print(format_table(table[columns].reset_index(names="fit"),
+                       "PSIS-LOO comparison (higher elpd is better; elpd_diff against dse)"))
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,6 +155,9 @@ def _demo(args: argparse.Namespace) -> int:
                                    "pre-training 1e-9, fine-tuning 1e-6)").savefig(out / "ranking.png",
                                                                                  dpi=120)
     written += [out / "ranking.csv", out / "ranking.png"]
+    bs.curve_plot(fitted, path=out / "curves.png")
+    bs.ppc_plot(fitted, path=out / "ppc.png")
+    written += [out / "curves.png", out / "ppc.png"]
     print()
     print(format_table(ranking[["action", "distribution", "cost", "expected_loss",
                                 "expected_reduction", "reduction_per_cost", "p_best",
@@ -211,6 +245,16 @@ def make_parser() -> argparse.ArgumentParser:
                    help="minimise this quantile of the loss instead of its mean")
     p.add_argument("--plot", help="write the allocation frontier to this PNG")
     p.set_defaults(run=_allocate)
+
+    p = sub.add_parser("plot", help="curves with bands, posterior predictive check, gap forest")
+    p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
+    p.add_argument("--output", "-o", required=True, help="folder for the PNG files")
+    p.add_argument("--prob", type=float, default=0.9, help="band probability (default 0.9)")
+    p.set_defaults(run=_plot)
+
+    p = sub.add_parser("compare", help="compare fits of the same runs by PSIS-LOO")
+    p.add_argument("fits", nargs="+", help="two or more fit files")
+    p.set_defaults(run=_compare)
 
     p = sub.add_parser("demo", help="fit the embedded example; write tables and plots")
     p.add_argument("--output", "-o", default="demo-output", help="folder (default demo-output)")

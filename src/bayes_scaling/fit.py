@@ -250,3 +250,45 @@ def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs) -> xr.DataTree
             table[column] = table[column].astype(str)
     tree["runs"] = xr.DataTree(xr.Dataset.from_dataframe(table.rename_axis(RUN)))
     return tree
+
+
+def prior_predictive(
+    runs: pd.DataFrame | str | os.PathLike,
+    model: str | os.PathLike | ModelSpec = "transfer_gap",
+    *,
+    draws: int = 500,
+    seed: int = 0,
+    span: float = 100.0,
+    points: int = 30,
+    columns: Mapping[str, str] | None = None,
+) -> xr.Dataset:
+    """Loss curves drawn from the prior, before the losses are seen (nats/token).
+
+    Parameters are drawn from the spec's priors (for the first distribution of the runs);
+    the law is evaluated along its curve input from ``1/span`` x the smallest to ``span`` x
+    the largest value in the runs, the other inputs at their geometric means. Returns a
+    Dataset with ``loss`` (sample, point) and the input columns (point,).
+    """
+    spec = load_spec(model)
+    valid = validate_runs(runs, spec.law.inputs, columns=columns, allow_zero=spec.law.zero_allowed)
+    normalisation = Normalisation.from_runs(valid, spec.law.inputs)
+    with build_model(spec, valid, normalisation):
+        prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=list(spec.law.parameters))
+    prior = prior.prior.to_dataset() if hasattr(prior, "prior") else prior["prior"].to_dataset()
+    x = spec.law.x_input
+    values = valid.column(x)
+    inputs = {}
+    for name in spec.law.inputs:
+        if name == x:
+            positive = values[values > 0]
+            inputs[name] = np.geomspace(positive.min() / span, positive.max() * span, points)
+        else:
+            inputs[name] = np.full(points, np.exp(normalisation.log_refs[name]))
+    params = {}
+    for name in spec.law.parameters:
+        value = prior[name].stack(sample=("chain", "draw")).transpose("sample", ...).values
+        params[name] = (value[:, 0] if value.ndim == 2 else value)[:, None]
+    log_inputs = [v[None, :] for v in normalisation.log_inputs(inputs)]
+    loss = spec.law.loss(*log_inputs, **params)
+    return xr.Dataset({"loss": (("sample", "point"), loss),
+                       **{k: ("point", v) for k, v in inputs.items()}})

@@ -183,7 +183,8 @@ def derived_table(fit: Fit, grid: pd.DataFrame, *, prob: float = 0.9,
         raise BayesScalingError(f"law {fit.law.name!r} defines no derived quantities")
     grid = _check_grid(fit, grid, new_distribution)
     params = point_parameters(fit, grid, new_distribution, seed)
-    log_inputs = [np.log(grid[k].to_numpy(dtype=float))[None, :] for k in fit.law.inputs]
+    with np.errstate(divide="ignore"):  # log 0 marks from-scratch runs
+        log_inputs = [np.log(grid[k].to_numpy(dtype=float))[None, :] for k in fit.law.inputs]
     table = grid.copy()
     for name, function in fit.law.derived.items():
         draws = xr.DataArray(function(*log_inputs, **params), dims=(SAMPLE, POINT))

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from ..data import BayesScalingError
 from .base import Law, array_namespace, log_sum_exp
+from .chinchilla import CHINCHILLA
+from .effective_data import EFFECTIVE_DATA
+from .rectified import RECTIFIED
 from .transfer_gap import TRANSFER_GAP
 
-LAWS: dict[str, Law] = {law.name: law for law in (TRANSFER_GAP,)}
+LAWS: dict[str, Law] = {law.name: law for law in (TRANSFER_GAP, EFFECTIVE_DATA, CHINCHILLA, RECTIFIED)}
 
 
 def get_law(name: str) -> Law:

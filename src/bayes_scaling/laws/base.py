@@ -67,6 +67,8 @@ class Law:
         formula must handle it.
     derived
         Extra quantities reported with the posterior, ``name -> function(inputs, params)``.
+    curve_input
+        The input on the x axis of curve plots (the others are held at observed levels).
     """
 
     name: str
@@ -78,6 +80,11 @@ class Law:
     references: str = ""
     zero_allowed: tuple[str, ...] = ()
     derived: Mapping[str, Callable[..., Array]] = field(default_factory=dict)
+    curve_input: str = ""
+
+    @property
+    def x_input(self) -> str:
+        return self.curve_input or self.inputs[0]
 
     def loss(self, *log_inputs: Array, **params: Array) -> Array:
         """Loss in nats/token (exp of ``log_loss``); numpy or PyTensor."""

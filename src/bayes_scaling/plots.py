@@ -1,0 +1,143 @@
+"""Figures of fitted laws: curves with bands past the data, posterior predictive checks and
+prior predictive curves. Each function takes results (fits, tables, draws), returns the
+matplotlib figure, and saves it when given ``path``; the numbers come from the public API.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .data import DISTRIBUTION
+from .predict import prediction_table
+
+if TYPE_CHECKING:
+    from .fit import Fit
+
+
+def _save(fig, path: str | Path | None):
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def _levels(values: pd.Series, most: int = 3) -> np.ndarray:
+    unique = np.unique(values.to_numpy(float))
+    if len(unique) <= most:
+        return unique
+    return unique[np.linspace(0, len(unique) - 1, most).round().astype(int)]
+
+
+def curve_grid(fit: Fit, extend: float = 30.0, points: int = 40) -> pd.DataFrame:
+    """Grid for curve plots: the x input from its smallest value to ``extend`` x its largest,
+    the other inputs at up to three observed levels, per distribution."""
+    runs, x = fit.runs, fit.law.x_input
+    others = [k for k in fit.law.inputs if k != x]
+    frames = []
+    for name, group in runs.groupby(DISTRIBUTION, sort=False):
+        positive = group[x][group[x] > 0]
+        xs = np.geomspace(positive.min(), positive.max() * extend, points)
+        level_sets = [_levels(group[k]) for k in others]
+        for combo in (np.array(np.meshgrid(*level_sets)).reshape(len(others), -1).T if others
+                      else [()]):
+            frame = pd.DataFrame({DISTRIBUTION: name, x: xs})
+            for k, v in zip(others, combo, strict=True):
+                frame[k] = v
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def curve_plot(fit: Fit, *, prob: float = 0.9, extend: float = 30.0, path=None):
+    """Observed runs and fitted curves with credible bands, one panel per distribution,
+    extrapolated ``extend`` x past the largest run; the shaded area is past the data."""
+    import matplotlib.pyplot as plt
+
+    grid = curve_grid(fit, extend)
+    table = prediction_table(fit, grid, prob=prob, kind="expected")
+    runs, x = fit.runs, fit.law.x_input
+    others = [k for k in fit.law.inputs if k != x]
+    names = list(fit.distributions)
+    cols = min(4, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        part, seen = table[table[DISTRIBUTION] == name], runs[runs[DISTRIBUTION] == name]
+        keys = part[others].drop_duplicates().itertuples(index=False) if others else [()]
+        for i, key in enumerate(keys):
+            mask = np.all([part[k] == v for k, v in zip(others, key, strict=True)], axis=0) \
+                if others else np.ones(len(part), bool)
+            curve = part[mask]
+            label = ", ".join(f"{k.split('_')[0]} {v:.0e}" for k, v in zip(others, key, strict=True))
+            ax.fill_between(curve[x], curve.loss_lower, curve.loss_upper, color=f"C{i}", alpha=0.2)
+            ax.plot(curve[x], curve.loss_median, color=f"C{i}", lw=1.2, label=label or None)
+            near = np.all([np.isclose(seen[k], v, rtol=0.25) for k, v in zip(others, key, strict=True)],
+                          axis=0) if others else np.ones(len(seen), bool)
+            ax.plot(seen[x][near], seen.loss[near], "o", color=f"C{i}", ms=3)
+        ax.axvspan(seen[x][seen[x] > 0].max(), part[x].max(), color="0.9", zorder=0)
+        ax.set_xscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(f"{x} ({fit.units})", fontsize=8)
+        ax.set_ylabel("loss (nats/token)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    if others:
+        axes.ravel()[0].legend(fontsize=6, loc="upper right")
+    fig.suptitle(f"{fit.spec.name}: median and {prob:.0%} band of the expected loss; grey = past the data",
+                 fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def ppc_plot(fit: Fit, *, prob: float = 0.9, path=None):
+    """Posterior predictive check: each run's observed loss against the band a new run with
+    its inputs would fall in. Points off the diagonal band are misfit or outlying runs."""
+    import matplotlib.pyplot as plt
+
+    runs = fit.runs
+    table = prediction_table(fit, runs, prob=prob, kind="observation")
+    outside = (table.loss < table.loss_lower) | (table.loss > table.loss_upper)
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    ax.errorbar(table.loss_median, table.loss,
+                xerr=[table.loss_median - table.loss_lower, table.loss_upper - table.loss_median],
+                fmt="o", ms=3, color="C0", ecolor="C0", alpha=0.5, lw=0.8,
+                label=f"{prob:.0%} predictive interval")
+    ax.plot(table.loss_median[outside], table.loss[outside], "o", color="C3", ms=4,
+            label=f"outside the band: {outside.sum()} of {len(table)}")
+    lims = [table[["loss", "loss_lower"]].min().min(), table[["loss", "loss_upper"]].max().max()]
+    ax.plot(lims, lims, color="0.5", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted loss of a new run (nats/token)")
+    ax.set_ylabel("observed loss (nats/token)")
+    ax.legend(fontsize=8)
+    ax.set_title(f"Posterior predictive check ({fit.spec.name})", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def prior_curve_plot(draws, *, x_input: str, path=None, max_curves: int = 200):
+    """Prior predictive loss curves (from :func:`bayes_scaling.prior_predictive`): before
+    seeing the losses, what the model thinks curves look like. The grey band marks 0.1-20
+    nats/token, where nearly all curves should be."""
+    import matplotlib.pyplot as plt
+
+    loss = draws["loss"].values  # (sample, point)
+    x = draws[x_input].values
+    order = np.argsort(x)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.axhspan(0.1, 20, color="0.92", zorder=0, label="plausible: 0.1-20 nats/token")
+    for curve in loss[:max_curves]:
+        ax.plot(x[order], curve[order], color="C0", alpha=0.08, lw=0.8)
+    inside = float(((loss > 0.1) & (loss < 20)).mean())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x_input)
+    ax.set_ylabel("loss (nats/token)")
+    ax.set_title(f"Prior predictive curves: {inside:.1%} of values in 0.1-20 nats/token", fontsize=10)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return _save(fig, path)
