@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench-speed bench-calibration example-data clean
+.PHONY: demo test test-slow lint notebooks example-data clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), f"Python >= 3.12 needed, got {sys.version.split()[0]}: install 3.12 (pyenv install 3.12) or run make PYTHON=python3.12"'
@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bayes-scaling demo --output demo-output
 
+# The notebooks run too, in fast mode (fewer draws); any cell that raises fails the suite.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow"
+	BAYES_SCALING_FAST=1 $(BIN)/python -m pytest -m "not slow" --nbmake tests notebooks
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
@@ -27,6 +28,9 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+notebooks: $(STAMP)
+	$(BIN)/python scripts/build_notebooks.py
 
 example-data: $(STAMP)
 	$(BIN)/python scripts/make_example_data.py

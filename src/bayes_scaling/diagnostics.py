@@ -108,8 +108,9 @@ def check_sampling(idata: xr.DataTree, spec: ModelSpec, *, elapsed_seconds: floa
     if divergences:
         problems.append(
             f"{divergences} divergent transitions: the posterior has regions the sampler cannot "
-            "follow. Raise target_accept (e.g. 0.95), tighten the tau priors of hierarchical "
-            "parameters in the model spec, or share parameters the data cannot separate")
+            "follow. Raise target_accept (e.g. 0.95); in the model spec, set centred = false for "
+            "hierarchical parameters that barely differ across distributions (or share them), "
+            "or tighten their tau priors")
     if max_rhat > RHAT_MAX:
         problems.append(
             f"r_hat up to {max_rhat:.3f} (for {worst_rhat}) > {RHAT_MAX}: chains disagree. "
