@@ -63,6 +63,11 @@ def _rows(mask: np.ndarray | pd.Series) -> list[int]:
     return [int(i) + 1 for i in np.flatnonzero(np.asarray(mask))]
 
 
+def rows_where(mask: np.ndarray | pd.Series) -> str:
+    """'rows 3, 7 and 2 more' for the (0-based) positions where mask is true."""
+    return _describe_rows(_rows(mask))
+
+
 def _describe_rows(rows: list[int]) -> str:
     shown = ", ".join(str(r) for r in rows[:_MAX_ROWS_LISTED])
     more = len(rows) - _MAX_ROWS_LISTED

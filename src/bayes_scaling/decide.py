@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data import DISTRIBUTION, BayesScalingError, RunsValidationError
+from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
 from .predict import SAMPLE, point_parameters
 
 if TYPE_CHECKING:
@@ -69,15 +69,13 @@ def _check_actions(fit: Fit, actions: pd.DataFrame, pretrain_price: float | None
         values = pd.to_numeric(actions[column], errors="coerce")
         bad = values.isna() | ~np.isfinite(values) | (values < 0)
         if bad.any():
-            rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:10])
-            problems.append(f"rows {rows}: column {column!r} must be a number >= 0")
+            problems.append(f"{rows_where(bad)}: column {column!r} must be a number >= 0")
         actions[column] = values
     if "cost" in actions:
         cost = pd.to_numeric(actions["cost"], errors="coerce")
         bad = cost.isna() | (cost <= 0)
         if bad.any():
-            rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:10])
-            problems.append(f"rows {rows}: column 'cost' must be a number > 0")
+            problems.append(f"{rows_where(bad)}: column 'cost' must be a number > 0")
         actions["cost"] = cost
     elif pretrain_price is None or finetune_price is None:
         problems.append("no 'cost' column: give one, or prices per pre-training and per "

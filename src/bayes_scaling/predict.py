@@ -13,7 +13,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from .data import DISTRIBUTION, BayesScalingError, RunsValidationError
+from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
 from .report import check_prob, summarise_draws
 
 if TYPE_CHECKING:
@@ -36,8 +36,7 @@ def _check_grid(fit: Fit, grid: pd.DataFrame, new_distribution: bool) -> pd.Data
         low = 0.0 if name in fit.law.zero_allowed else np.finfo(float).tiny
         bad = ~np.isfinite(values) | (values < low)
         if bad.any():
-            rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:10])
-            problems.append(f"rows {rows}: column {name!r} must be a finite number > 0")
+            problems.append(f"{rows_where(bad)}: column {name!r} must be a finite number > 0")
         grid[name] = values
     if not new_distribution:
         if DISTRIBUTION not in grid:
