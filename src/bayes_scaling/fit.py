@@ -79,7 +79,8 @@ class Fit:
         return xr.Dataset(values)
 
     def gap_table(self, prob: float = 0.9) -> pd.DataFrame:
-        """Posterior of the transfer gap G per distribution (see :func:`report.gap_table`)."""
+        """Transfer gap G per distribution, raw units: ``distribution,mean,median,lower,upper``
+        (see :func:`report.parameter_table`)."""
         from .report import parameter_table
 
         return parameter_table(self, "G", prob=prob)
