@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
-from .predict import SAMPLE, point_parameters
+from .predict import observation_noise, point_parameters
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -272,13 +271,8 @@ def experiment_value(fit: Fit, candidates: pd.DataFrame, *, parameter: str = "G"
     rng = np.random.default_rng(seed)
     log_mean = fit.law.log_loss(*(np.log(candidates[k].to_numpy(float))[None, :] for k in fit.law.inputs),
                                 **params)  # (S, c)
-    sigma = fit.idata.posterior["sigma"].stack({SAMPLE: ("chain", "draw")})
-    if DISTRIBUTION in sigma.dims:
-        sigma = sigma.sel({DISTRIBUTION: xr.DataArray(candidates[DISTRIBUTION].astype(str), dims="c")})
-        sigma = sigma.transpose(SAMPLE, "c").values
-    else:
-        sigma = sigma.values[:, None]
-    sigma = np.broadcast_to(sigma, log_mean.shape)
+    labels = candidates[DISTRIBUTION].astype(str).to_numpy()
+    sigma = np.broadcast_to(observation_noise(fit, labels, rng), log_mean.shape)
     nu = fit.spec.likelihood.nu
     n_draws = log_mean.shape[0]
     target = np.log(params[parameter])  # (S, c)

@@ -275,7 +275,7 @@ def prior_predictive(
     normalisation = Normalisation.from_runs(valid, spec.law.inputs)
     with build_model(spec, valid, normalisation):
         prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=list(spec.law.parameters))
-    prior = prior.prior.to_dataset() if hasattr(prior, "prior") else prior["prior"].to_dataset()
+    prior = prior["prior"].to_dataset()
     x = spec.law.x_input
     values = valid.column(x)
     inputs = {}

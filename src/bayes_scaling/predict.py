@@ -85,7 +85,7 @@ def population_draws(fit: Fit, seed: int = 0) -> xr.Dataset:
     return xr.Dataset({k: (SAMPLE, np.asarray(v)) for k, v in raw.items()})
 
 
-def _sigma(fit: Fit, labels: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+def observation_noise(fit: Fit, labels: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """Observation noise per (sample, point): shared, or of the point's distribution."""
     sigma = _stacked(fit.idata.posterior["sigma"])
     if DISTRIBUTION not in sigma.dims:
@@ -124,7 +124,7 @@ def predict(fit: Fit, grid: pd.DataFrame, *, new_distribution: bool = False,
         log_inputs = [np.log(grid[k].to_numpy(dtype=float))[None, :] for k in fit.law.inputs]
     log_loss = fit.law.log_loss(*log_inputs, **params)
     labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
-    sigma = _sigma(fit, labels, rng)
+    sigma = observation_noise(fit, labels, rng)
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
     return xr.Dataset({
         "loss": ((SAMPLE, POINT), np.exp(log_loss)),
