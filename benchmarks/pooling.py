@@ -4,7 +4,7 @@ This is how the defaults in models/transfer_gap.toml were chosen. Prints, per va
 compile and sampling seconds, leapfrog steps per draw, tree depth, divergences, and the
 parameter with the lowest bulk ESS.
 
-    .venv/bin/python benchmarks/pooling.py [--seed 1]
+    .venv/bin/python benchmarks/pooling.py [--seed 1] [--adaptation diag|low_rank]
 """
 
 import argparse
@@ -34,6 +34,7 @@ VARIANTS = {
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--adaptation", choices=["diag", "low_rank"], default="diag")
     args = parser.parse_args()
     truth = draw_truth(8, seed=args.seed)
     runs = validate_runs(simulate_runs(truth, DEFAULT_GRID, runs_per_distribution=25, seed=2))
@@ -45,8 +46,8 @@ def main() -> None:
         start = time.perf_counter()
         compiled = nutpie.compile_pymc_model(build_model(spec, runs), backend="numba")
         compiled_at = time.perf_counter()
-        tree = nutpie.sample(compiled, draws=1000, tune=500, chains=4, cores=2, seed=1,
-                             progress_bar=False, adaptation="low_rank", target_accept=0.9)
+        tree = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, cores=2, seed=1,
+                             progress_bar=False, adaptation=args.adaptation, target_accept=0.9)
         sampled_at = time.perf_counter()
         stats = tree.sample_stats.to_dataset()
         post = tree.posterior.to_dataset()

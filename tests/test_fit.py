@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from conftest import FAST
 
 import bayes_scaling as bs
+from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
 
 def gap_vs_truth(fit: bs.Fit, truth: pd.DataFrame) -> pd.DataFrame:
@@ -45,6 +47,35 @@ def test_default_fit_of_the_example_is_healthy(example_fit):
     assert diag.min_ess_bulk >= 400
     assert diag.ok, diag.problems
     assert diag.mean_tree_depth < 6  # the centred/independent choices keep trees short
+    assert diag.adaptation == "low_rank"  # 40 parameters: small enough for low-rank
+    assert 0 < diag.compile_seconds < diag.seconds
+
+
+def test_stored_log_likelihood_is_the_models(example_fit):
+    """The numpy log likelihood kept for LOO equals PyMC's from the model itself."""
+    import pymc as pm
+
+    from bayes_scaling.model import build_model
+
+    runs = bs.validate_runs(example_fit.runs)
+    model = build_model(example_fit.spec, runs, example_fit.normalisation)
+    posterior = example_fit.idata.posterior.to_dataset().isel(draw=slice(0, 20))
+    expected = pm.compute_log_likelihood(xr.DataTree.from_dict({"posterior": posterior}), model=model,
+                                         extend_inferencedata=False, progressbar=False)["log_loss"]
+    ours = example_fit.idata.log_likelihood["log_loss"].isel(draw=slice(0, 20))
+    assert ours.dims == expected.dims
+    # atol: the stored E, A, G are exp(log value) from numba with fastmath
+    np.testing.assert_allclose(ours.values, expected.values, rtol=0, atol=1e-7)
+
+
+def test_many_distributions_use_the_diagonal_mass_matrix(recovery_truth):
+    truth = pd.concat([recovery_truth.assign(distribution=recovery_truth.distribution + s)
+                       for s in ("", "-b")], ignore_index=True)  # 16 distributions, 72 parameters
+    runs = simulate_runs(truth, DEFAULT_GRID, runs_per_distribution=4, seed=0)
+    fit = bs.fit(runs, draws=20, tune=20, chains=2, progress=False, warn=False)
+    assert fit.diagnostics.adaptation == "diag"
+    with pytest.raises(bs.BayesScalingError, match="unknown adaptation 'dense'; use one of auto"):
+        bs.fit(runs, adaptation="dense")
 
 
 def test_raw_units_reproduce_the_normalised_law(example_fit):

@@ -41,6 +41,8 @@ class Diagnostics:
     worst_rhat_parameter: str = ""
     worst_ess_parameter: str = ""
     problems: list[str] = field(default_factory=list)
+    compile_seconds: float = 0.0  # part of ``seconds``; 0 when a compiled model was reused
+    adaptation: str = ""  # nutpie's mass-matrix adaptation used ("pymc" for PyMC's NUTS)
 
     @property
     def ok(self) -> bool:
@@ -56,7 +58,8 @@ class Diagnostics:
     def __str__(self) -> str:
         lines = [
             f"{self.chains} chains x {self.draws} draws in {self.seconds:.1f} s "
-            f"(sampling incl. compilation): {self.divergences} divergences, "
+            f"({self.compile_seconds:.1f} s of it compiling; {self.adaptation} mass matrix): "
+            f"{self.divergences} divergences, "
             f"max r_hat {self.max_rhat:.3f} ({self.worst_rhat_parameter}), "
             f"min bulk ESS {self.min_ess_bulk:.0f} ({self.worst_ess_parameter}), "
             f"min tail ESS {self.min_ess_tail:.0f}, min E-BFMI {self.min_bfmi:.2f}, "
@@ -86,7 +89,8 @@ def _worst(values: xr.Dataset, pick) -> tuple[float, str]:
 
 
 def check_sampling(idata: xr.DataTree, spec: ModelSpec, *, elapsed_seconds: float,
-                   warn: bool = True) -> Diagnostics:
+                   warn: bool = True, compile_seconds: float = 0.0,
+                   adaptation: str = "") -> Diagnostics:
     """Compute diagnostics of a sampled DataTree and warn about each problem."""
     posterior = _sampled_and_reported(idata.posterior.to_dataset())
     stats = idata.sample_stats.to_dataset()
@@ -128,6 +132,7 @@ def check_sampling(idata: xr.DataTree, spec: ModelSpec, *, elapsed_seconds: floa
         min_ess_tail=min_tail, min_bfmi=min_bfmi, mean_tree_depth=depth,
         mean_steps_per_draw=steps, draws=draws, chains=chains, seconds=elapsed_seconds,
         worst_rhat_parameter=worst_rhat, worst_ess_parameter=worst_ess, problems=problems,
+        compile_seconds=compile_seconds, adaptation=adaptation,
     )
     if warn:
         for problem in problems:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+from scipy import stats
 
 from .data import BayesScalingError, Runs, validate_runs
 from .diagnostics import Diagnostics, check_sampling
@@ -29,6 +30,11 @@ from .spec import ModelSpec, load_spec, spec_from_json
 
 Sampler = Literal["nutpie", "pymc"]
 SAMPLERS = ("nutpie", "pymc")
+Adaptation = Literal["auto", "diag", "low_rank"]
+ADAPTATIONS = ("auto", "diag", "low_rank")
+# "auto" uses nutpie's low-rank mass matrix up to this many unconstrained parameters
+# (the example: 40) and the diagonal one above (16 distributions: 72); see fit()
+LOW_RANK_MAX_PARAMETERS = 60
 FORMAT_VERSION = 1
 
 # Compiled nutpie models by (spec, data shape); see the module docstring.
@@ -142,24 +148,32 @@ def write_atomically(path: str | os.PathLike, write) -> Path:
 
 def _nutpie_sample(model: pm.Model, spec: ModelSpec, runs: Runs, data: Mapping[str, np.ndarray],
                    *, draws: int, tune: int, chains: int, seed: int, progress: bool,
-                   target_accept: float) -> xr.DataTree:
+                   target_accept: float, adaptation: Adaptation) -> tuple[xr.DataTree, float]:
+    """Posterior draws and the seconds spent compiling (0 when a cached model was reused)."""
     import nutpie
 
     key = (spec.to_json(), runs.n_runs, len(runs.distributions))
     compiled = _COMPILED.get(key)
+    start = time.perf_counter()
     if compiled is None:
         compiled = nutpie.compile_pymc_model(model, backend="numba")
         _COMPILED[key] = compiled
     else:
         compiled = compiled.with_data(**data)
+    compile_seconds = time.perf_counter() - start
     tree = nutpie.sample(
         compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
-        seed=seed, save_warmup=False, progress_bar=progress,
-        # low-rank mass matrix: E, G and beta trade off along a few directions, which a
-        # diagonal mass matrix cannot follow (fewer leapfrog steps per draw, design §4)
-        adaptation="low_rank", target_accept=target_accept,
+        seed=seed, save_warmup=False, progress_bar=progress, adaptation=adaptation,
+        target_accept=target_accept,
     )
-    return tree
+    return tree, compile_seconds
+
+
+def _choose_adaptation(adaptation: Adaptation, model: pm.Model) -> str:
+    if adaptation != "auto":
+        return adaptation
+    n_parameters = sum(np.size(v) for v in model.initial_point().values())
+    return "low_rank" if n_parameters <= LOW_RANK_MAX_PARAMETERS else "diag"
 
 
 def fit(
@@ -173,6 +187,7 @@ def fit(
     seed: int = 0,
     sampler: Sampler = "nutpie",
     target_accept: float = 0.9,
+    adaptation: Adaptation = "auto",
     progress: bool = True,
     units: str = "tokens",
     warn: bool = True,
@@ -188,7 +203,14 @@ def fit(
     draws, tune, chains, seed
         NUTS settings; the same seed gives the same draws.
     sampler
-        ``"nutpie"`` (default, compiled once, low-rank mass matrix) or ``"pymc"``.
+        ``"nutpie"`` (default, compiled once) or ``"pymc"``.
+    adaptation
+        nutpie's mass-matrix adaptation. ``"auto"`` (default) picks ``"low_rank"`` for
+        models of up to ``LOW_RANK_MAX_PARAMETERS`` unconstrained parameters and ``"diag"``
+        above. Measured (benchmarks/RESULTS.md): low-rank takes 4-8x fewer leapfrog steps
+        per draw, but its tuning cost grows steeply with the number of parameters (at 64
+        distributions its 1,000 tuning steps alone took as long as the whole diagonal run,
+        which gave 4x the ESS); on the example it is faster with no more divergences.
     warn
         Emit a :class:`SamplingWarning` for each diagnostic problem found.
 
@@ -200,6 +222,9 @@ def fit(
     spec = load_spec(model)
     if sampler not in SAMPLERS:
         raise BayesScalingError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+    if adaptation not in ADAPTATIONS:
+        raise BayesScalingError(
+            f"unknown adaptation {adaptation!r}; use one of {', '.join(ADAPTATIONS)}")
     for name, value, least in (("draws", draws, 1), ("tune", tune, 1), ("chains", chains, 1)):
         if int(value) != value or value < least:
             raise BayesScalingError(f"{name} must be a whole number >= {least}, got {value!r}")
@@ -212,9 +237,12 @@ def fit(
     data = {v.name: v.get_value() for v in model_.data_vars}
 
     start = time.perf_counter()
+    compile_seconds, chosen = 0.0, "pymc"
     if sampler == "nutpie":
-        idata = _nutpie_sample(model_, spec, runs, data, draws=draws, tune=tune, chains=chains,
-                               seed=seed, progress=progress, target_accept=target_accept)
+        chosen = _choose_adaptation(adaptation, model_)
+        idata, compile_seconds = _nutpie_sample(
+            model_, spec, runs, data, draws=draws, tune=tune, chains=chains, seed=seed,
+            progress=progress, target_accept=target_accept, adaptation=chosen)
     else:
         with model_:
             idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
@@ -222,13 +250,14 @@ def fit(
                               compute_convergence_checks=False)
     elapsed = time.perf_counter() - start
 
-    idata = _attach_data(idata, model_, runs)
-    diagnostics = check_sampling(idata, spec, elapsed_seconds=elapsed, warn=warn)
+    idata = _attach_data(idata, model_, runs, spec)
+    diagnostics = check_sampling(idata, spec, elapsed_seconds=elapsed, warn=warn,
+                                 compile_seconds=compile_seconds, adaptation=chosen)
     return Fit(idata=idata, spec=spec, normalisation=normalisation,
                distributions=runs.distributions, units=runs.units, diagnostics=diagnostics)
 
 
-def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs) -> xr.DataTree:
+def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs, spec: ModelSpec) -> xr.DataTree:
     """Add observed and constant data, the pointwise log likelihood and the run table."""
     keep = [g for g in ("posterior", "sample_stats") if g in idata.children]
     tree = xr.DataTree.from_dict({g: idata[g].to_dataset() for g in keep})
@@ -241,16 +270,36 @@ def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs) -> xr.DataTree
     tree["constant_data"] = xr.DataTree(xr.Dataset(
         {v.name: (RUN, v.get_value()) for v in model.data_vars if v.name != f"{OBSERVED}_observed"},
         coords=coords))
-    log_lik = pm.compute_log_likelihood(tree, model=model, extend_inferencedata=False,
-                                        progressbar=False)
-    tree["log_likelihood"] = xr.DataTree(log_lik.to_dataset() if hasattr(log_lik, "to_dataset")
-                                         else log_lik)
+    tree["log_likelihood"] = xr.DataTree(xr.Dataset({OBSERVED: pointwise_log_likelihood(
+        tree.posterior.to_dataset(), tree.constant_data.to_dataset(),
+        tree.observed_data[OBSERVED], spec)}))
     table = runs.table.copy()
     for column in table.columns:
         if table[column].dtype == object or str(table[column].dtype) in ("string", "str"):
             table[column] = table[column].astype(str)
     tree["runs"] = xr.DataTree(xr.Dataset.from_dataframe(table.rename_axis(RUN)))
     return tree
+
+
+def pointwise_log_likelihood(posterior: xr.Dataset, constant_data: xr.Dataset,
+                             observed: xr.DataArray, spec: ModelSpec) -> xr.DataArray:
+    """log p(log loss of each run | draw), dims (chain, draw, run), for PSIS-LOO.
+
+    The same likelihood as the model (Student-t on log loss around the law), evaluated in
+    numpy from the law's one formula: no second PyTensor compilation after sampling.
+    """
+    index = constant_data["distribution_index"].values.astype(int)
+
+    def per_run(value: xr.DataArray) -> np.ndarray:  # (chain, draw, run) or (chain, draw, 1)
+        value = value.transpose("chain", "draw", ...)
+        return value.values[..., index] if DISTRIBUTION in value.dims else value.values[..., None]
+
+    params = {name: per_run(posterior[name]) for name in spec.law.parameters}
+    inputs = [constant_data[f"log_{name}"].values for name in spec.law.inputs]
+    mean = spec.law.log_loss(*inputs, **params)
+    log_density = stats.t.logpdf(observed.values, spec.likelihood.nu, mean, per_run(posterior["sigma"]))
+    return xr.DataArray(log_density, dims=("chain", "draw", RUN),
+                        coords={"chain": posterior.chain, "draw": posterior.draw})
 
 
 def prior_predictive(
