@@ -9,7 +9,6 @@ import xarray as xr
 from conftest import FAST
 
 import bayes_scaling as bs
-from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
 
 def gap_vs_truth(fit: bs.Fit, truth: pd.DataFrame) -> pd.DataFrame:
@@ -46,8 +45,9 @@ def test_default_fit_of_the_example_is_healthy(example_fit):
     assert diag.max_rhat <= 1.01
     assert diag.min_ess_bulk >= 400
     assert diag.ok, diag.problems
-    assert diag.mean_tree_depth < 6  # the centred/independent choices keep trees short
-    assert diag.adaptation == "low_rank"  # 40 parameters: small enough for low-rank
+    # the centred/independent choices keep trees short: ~90 steps, depth 6 (non-centred: 8.8)
+    assert diag.mean_tree_depth < 7
+    assert diag.adaptation == "diag"
     assert 0 < diag.compile_seconds < diag.seconds
 
 
@@ -68,14 +68,12 @@ def test_stored_log_likelihood_is_the_models(example_fit):
     np.testing.assert_allclose(ours.values, expected.values, rtol=0, atol=1e-7)
 
 
-def test_many_distributions_use_the_diagonal_mass_matrix(recovery_truth):
-    truth = pd.concat([recovery_truth.assign(distribution=recovery_truth.distribution + s)
-                       for s in ("", "-b")], ignore_index=True)  # 16 distributions, 72 parameters
-    runs = simulate_runs(truth, DEFAULT_GRID, runs_per_distribution=4, seed=0)
-    fit = bs.fit(runs, draws=20, tune=20, chains=2, progress=False, warn=False)
-    assert fit.diagnostics.adaptation == "diag"
-    with pytest.raises(bs.BayesScalingError, match="unknown adaptation 'dense'; use one of auto"):
-        bs.fit(runs, adaptation="dense")
+def test_low_rank_adaptation_is_available_and_recorded(recovery_runs):
+    fit = bs.fit(recovery_runs, draws=20, tune=20, chains=2, progress=False, warn=False,
+                 adaptation="low_rank")
+    assert fit.diagnostics.adaptation == "low_rank"
+    with pytest.raises(bs.BayesScalingError, match="unknown adaptation 'dense'; use one of diag"):
+        bs.fit(recovery_runs, adaptation="dense")
 
 
 def test_raw_units_reproduce_the_normalised_law(example_fit):

@@ -7,8 +7,10 @@ numbers and array operations only: no PyMC, no pandas, no files.
 Conventions every law follows:
 - inputs arrive as logs of *normalised* inputs, log(x / x_ref), so that parameters and
   priors do not depend on the units tokens are counted in;
-- every parameter is positive, and the formula returns log loss, computed with log-sum-exp
-  of its terms so that nothing large is ever exponentiated.
+- every parameter is positive, and the formula returns log loss, built from the log of each
+  term (a loss contribution in nats) so that nothing large is ever exponentiated: either
+  log-sum-exp of the terms, or, where the gradient's cost matters (transfer_gap), the log of
+  the sum of their exps, which cannot overflow because each is a loss contribution.
 """
 
 from __future__ import annotations

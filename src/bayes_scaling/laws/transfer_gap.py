@@ -19,7 +19,11 @@ def log_loss(log_pretrain: Array, log_finetune: Array, *, E, A, alpha, beta, G) 
     xp = array_namespace(log_pretrain, log_finetune, E, A, alpha, beta, G)
     pretrain_term = xp.log(A) - alpha * log_pretrain - beta * log_finetune
     gap_term = xp.log(G) - beta * log_finetune
-    return log_sum_exp(xp.log(E), pretrain_term, gap_term)
+    # Each term is the log of a loss contribution in nats, so exponentiating it cannot
+    # overflow for any loss a model can reach; one log of a sum costs half the exp/log1p
+    # work of a log-sum-exp, and this formula is most of the cost of a gradient
+    # (benchmarks/gradient_cost.py: 2.9x cheaper at 64 distributions).
+    return xp.log(E + xp.exp(pretrain_term) + xp.exp(gap_term))
 
 
 def to_raw_units(params: Mapping[str, Array], log_refs: Mapping[str, float]) -> dict[str, Array]:
