@@ -47,7 +47,7 @@ def main() -> None:
         compiled = nutpie.compile_pymc_model(build_model(spec, runs), backend="numba")
         compiled_at = time.perf_counter()
         tree = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, cores=2, seed=1,
-                             progress_bar=False, adaptation=args.adaptation, target_accept=0.9)
+                             progress_bar=False, adaptation=args.adaptation, target_accept=0.95)
         sampled_at = time.perf_counter()
         stats = tree.sample_stats.to_dataset()
         post = tree.posterior.to_dataset()
