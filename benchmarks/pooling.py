@@ -14,6 +14,7 @@ import arviz_stats as azs
 import nutpie
 
 from bayes_scaling.data import validate_runs
+from bayes_scaling.fit import ADAPTATIONS
 from bayes_scaling.model import build_model
 from bayes_scaling.simulate import DEFAULT_GRID, draw_truth, simulate_runs
 from bayes_scaling.spec import load_spec, spec_from_dict
@@ -34,7 +35,7 @@ VARIANTS = {
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--adaptation", choices=["diag", "low_rank"], default="diag")
+    parser.add_argument("--adaptation", choices=ADAPTATIONS, default="diag")
     args = parser.parse_args()
     truth = draw_truth(8, seed=args.seed)
     runs = validate_runs(simulate_runs(truth, DEFAULT_GRID, runs_per_distribution=25, seed=2))

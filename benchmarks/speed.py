@@ -59,8 +59,8 @@ def measure(method: str, size: str) -> list[dict]:
             wall = time.perf_counter() - start
             d = fit.diagnostics
             rows.append({"method": label, "wall": wall, "compile": d.compile_seconds,
-                         "ess": min_ess(fit.idata.posterior.to_dataset()),
-                         "divergences": d.divergences, "steps": d.mean_steps_per_draw})
+                         "ess": d.min_ess_bulk, "divergences": d.divergences,
+                         "steps": d.mean_steps_per_draw})
         return rows
     from baselines import handwritten_pymc, least_squares_bootstrap  # run from benchmarks/
 

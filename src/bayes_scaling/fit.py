@@ -197,10 +197,10 @@ def fit(
     adaptation
         nutpie's mass-matrix adaptation, ``"diag"`` (default) or ``"low_rank"``. Measured
         (benchmarks/RESULTS.md): low-rank takes 4-8x fewer leapfrog steps per draw, but
-        its draws are more autocorrelated (on the example, min bulk ESS 400-600 against
-        diag's 650-1000, r_hat up to 1.04 across seeds) and its tuning cost grows steeply
-        with the number of parameters (at 64 distributions its 1,000 tuning steps alone
-        took as long as the whole diagonal run).
+        its draws are more autocorrelated (on the example across 8 seeds, min bulk ESS
+        133-699 against diag's 644-1012, r_hat up to 1.037) and its tuning cost grows
+        steeply with the number of parameters (at 64 distributions its 1,000 tuning steps
+        alone took longer than the whole diagonal run).
     target_accept
         NUTS's target acceptance rate; 0.95 (not 0.9) removed the odd divergence on the
         example at the cost of ~45% more leapfrog steps.
