@@ -4,7 +4,7 @@ SYNTHETIC DATA. Parameters below are made up to be of realistic size (losses 1-5
 nats/token, pre-training 1e8-1e11 tokens, fine-tuning 1e5-1e8 tokens), in the units of the
 transfer-gap law as written, L(p, f) = E + (A p^-alpha + G) f^-beta. True transfer gaps span
 two orders of magnitude (1.5 to 150). Run with `make example-data`; it rewrites
-src/bayes_scaling/datasets/example_runs.csv and example_truth.csv.
+bayes_scaling/datasets/example_runs.csv and example_truth.csv.
 """
 
 from pathlib import Path
@@ -13,7 +13,7 @@ import pandas as pd
 
 from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
-OUT = Path(__file__).resolve().parents[1] / "src" / "bayes_scaling" / "datasets"
+OUT = Path(__file__).resolve().parents[1] / "bayes_scaling" / "datasets"
 
 # distribution, E, A, alpha, beta, G, runs kept (of the 49-point grid)
 TRUTH = pd.DataFrame(

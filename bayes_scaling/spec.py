@@ -163,7 +163,7 @@ def models_dir() -> Path:
     if packaged.is_dir():
         return packaged
     # editable install / running from a checkout: the one source at the repository root
-    return Path(__file__).resolve().parents[2] / "models"
+    return Path(__file__).resolve().parents[1] / "models"
 
 
 def available_models() -> list[str]:
