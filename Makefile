@@ -20,6 +20,7 @@ demo: $(STAMP)
 # The notebooks run too, in fast mode (fewer draws); any cell that raises fails the suite.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	BAYES_SCALING_FAST=1 $(BIN)/python -m pytest -m "not slow" --nbmake tests notebooks
 
 test-slow: $(STAMP)

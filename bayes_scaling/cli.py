@@ -18,13 +18,22 @@ from bayes_scaling.report import format_table, to_markdown
 
 def _fit(args: argparse.Namespace) -> int:
     if Path(args.output).suffix != ".nc":
-        raise bs.BayesScalingError(f"--output {args.output}: a fit is saved as netCDF; "
-                                   "give a file name ending in .nc")
+        raise bs.BayesScalingError(
+            f"--output {args.output}: a fit is saved as netCDF; give a file name ending in .nc"
+        )
     spec = bs.load_spec(args.model)  # unknown model fails before the data are read
     print(spec.describe(), file=sys.stderr)
-    fitted = bs.fit(args.runs, spec, draws=args.draws, tune=args.tune, chains=args.chains,
-                    seed=args.seed, sampler=args.sampler, progress=not args.quiet,
-                    units=args.units)
+    fitted = bs.fit(
+        args.runs,
+        spec,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        seed=args.seed,
+        sampler=args.sampler,
+        progress=not args.quiet,
+        units=args.units,
+    )
     print(fitted.diagnostics, file=sys.stderr)
     fitted.save(args.output)
     print(f"wrote {args.output}", file=sys.stderr)
@@ -37,17 +46,27 @@ def _gaps(args: argparse.Namespace) -> int:
     if args.csv:
         table.to_csv(sys.stdout, index=False)
     else:
-        print(format_table(table, f"transfer gap G ({args.prob:.0%} credible interval; "
-                                  f"L = E + (A p^-alpha + G) f^-beta, p and f in {fitted.units})"))
+        print(
+            format_table(
+                table,
+                f"transfer gap G ({args.prob:.0%} credible interval; "
+                f"L = E + (A p^-alpha + G) f^-beta, p and f in {fitted.units})",
+            )
+        )
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
     fitted = bs.load_fit(args.fit)
     grid = bs.data.read_runs_csv(args.grid)
-    table = bs.prediction_table(fitted, grid, prob=args.prob, new_distribution=args.new_distribution,
-                                kind="observation" if args.observations else "expected",
-                                seed=args.seed)
+    table = bs.prediction_table(
+        fitted,
+        grid,
+        prob=args.prob,
+        new_distribution=args.new_distribution,
+        kind="observation" if args.observations else "expected",
+        seed=args.seed,
+    )
     if args.csv:
         table.to_csv(sys.stdout, index=False)
     else:
@@ -59,13 +78,20 @@ def _predict(args: argparse.Namespace) -> int:
 def _rank(args: argparse.Namespace) -> int:
     fitted = bs.load_fit(args.fit)
     actions = bs.data.read_runs_csv(args.actions)
-    table = bs.rank_actions(fitted, actions, quantile=args.quantile, sort_by=args.sort_by,
-                            pretrain_price=args.pretrain_price, finetune_price=args.finetune_price)
+    table = bs.rank_actions(
+        fitted,
+        actions,
+        quantile=args.quantile,
+        sort_by=args.sort_by,
+        pretrain_price=args.pretrain_price,
+        finetune_price=args.finetune_price,
+    )
     if args.csv:
         table.to_csv(sys.stdout, index=False)
     else:
-        print(format_table(table, f"actions ranked (loss in nats/token, loss_q = "
-                                  f"{args.quantile:.0%} quantile)"))
+        print(
+            format_table(table, f"actions ranked (loss in nats/token, loss_q = {args.quantile:.0%} quantile)")
+        )
     if table.attrs.get("note"):
         print(f"note: {table.attrs['note']}", file=sys.stderr)
     return 0
@@ -73,21 +99,35 @@ def _rank(args: argparse.Namespace) -> int:
 
 def _allocate(args: argparse.Namespace) -> int:
     fitted = bs.load_fit(args.fit)
-    result = bs.allocate(fitted, args.budget, args.pretrain_price, args.finetune_price,
-                         distributions=args.distribution, quantile=args.quantile)
+    result = bs.allocate(
+        fitted,
+        args.budget,
+        args.pretrain_price,
+        args.finetune_price,
+        distributions=args.distribution,
+        quantile=args.quantile,
+    )
     share = sum(result.finetune_share.values())
     optima = np.quantile(result.draw_optima, [0.05, 0.5, 0.95])
-    print(f"budget {args.budget:g}: spend {share:.0%} on fine-tuning data "
-          f"(objective: {result.objective} of the loss)")
+    print(
+        f"budget {args.budget:g}: spend {share:.0%} on fine-tuning data "
+        f"(objective: {result.objective} of the loss)"
+    )
     print(f"  add pre-training tokens: {result.add_pretrain_tokens:.4g}")
     for name, tokens in result.add_finetune_tokens.items():
         print(f"  add fine-tuning tokens for {name}: {tokens:.4g}")
-    print(f"  loss at this split: mean {result.expected_loss:.4g}, "
-          f"90th percentile {result.loss_quantile:.4g} nats/token")
-    print(f"  share on fine-tuning each posterior draw would pick: median {optima[1]:.0%}, "
-          f"90% range {optima[0]:.0%} to {optima[2]:.0%}")
-    print(f"  expected value of perfect information: {result.evpi:.3g} nats/token"
-          + (" (more runs before deciding could pay)" if result.evpi > 1e-3 else ""))
+    print(
+        f"  loss at this split: mean {result.expected_loss:.4g}, "
+        f"90th percentile {result.loss_quantile:.4g} nats/token"
+    )
+    print(
+        f"  share on fine-tuning each posterior draw would pick: median {optima[1]:.0%}, "
+        f"90% range {optima[0]:.0%} to {optima[2]:.0%}"
+    )
+    print(
+        f"  expected value of perfect information: {result.evpi:.3g} nats/token"
+        + (" (more runs before deciding could pay)" if result.evpi > 1e-3 else "")
+    )
     if args.plot:
         fig = bs.frontier_plot(result.frontier, share if len(result.finetune_share) == 1 else None)
         fig.savefig(args.plot, dpi=120)
@@ -104,8 +144,9 @@ def _plot(args: argparse.Namespace) -> int:
     bs.ppc_plot(fitted, prob=args.prob, path=written[1])
     if "G" in fitted.law.parameters:
         table = fitted.gap_table(prob=args.prob)
-        bs.forest_plot(table, prob=args.prob, label=f"transfer gap G (f in {fitted.units})"
-                       ).savefig(out / "gap_forest.png", dpi=120)
+        bs.forest_plot(table, prob=args.prob, label=f"transfer gap G (f in {fitted.units})").savefig(
+            out / "gap_forest.png", dpi=120
+        )
         written.append(out / "gap_forest.png")
     print("wrote:\n" + "\n".join(f"  {p}" for p in written))
     return 0
@@ -119,8 +160,12 @@ def _compare(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", bs.LooWarning)
         table = bs.compare_fits(fits)
     columns = ["law", "rank", "elpd", "elpd_diff", "dse", "weight", "n_high_pareto_k"]
-    print(format_table(table[columns].reset_index(names="fit"),
-                       "PSIS-LOO comparison (higher elpd is better; elpd_diff against dse)"))
+    print(
+        format_table(
+            table[columns].reset_index(names="fit"),
+            "PSIS-LOO comparison (higher elpd is better; elpd_diff against dse)",
+        )
+    )
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     return 0
@@ -129,21 +174,35 @@ def _compare(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    print("bayes-scaling demo: fitting the embedded example (SYNTHETIC runs of 8 "
-          f"distributions) with {args.chains} chains x {args.draws} draws", file=sys.stderr)
-    fitted = bs.fit(bs.datasets.example_path(), "transfer_gap", draws=args.draws, tune=args.tune,
-                    chains=args.chains, seed=args.seed, progress=not args.quiet)
+    print(
+        "bayes-scaling demo: fitting the embedded example (SYNTHETIC runs of 8 "
+        f"distributions) with {args.chains} chains x {args.draws} draws",
+        file=sys.stderr,
+    )
+    fitted = bs.fit(
+        bs.datasets.example_path(),
+        "transfer_gap",
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
     print(fitted.diagnostics, file=sys.stderr)
     written = [fitted.save(out / "fit.nc")]
     table = fitted.gap_table(prob=0.9)
     table.to_csv(out / "gaps.csv", index=False)
     (out / "gaps.md").write_text(
         "Transfer gap G per distribution, 90% credible interval (synthetic example data).\n\n"
-        + to_markdown(table))
+        + to_markdown(table)
+    )
     truth = bs.example_truth()[["distribution", "G"]].rename(columns={"G": "truth"})
-    fig = bs.forest_plot(table.merge(truth, on="distribution"), prob=0.9,
-                         label=f"transfer gap G (f in {fitted.units})",
-                         title="Transfer gap per distribution (synthetic example)")
+    fig = bs.forest_plot(
+        table.merge(truth, on="distribution"),
+        prob=0.9,
+        label=f"transfer gap G (f in {fitted.units})",
+        title="Transfer gap per distribution (synthetic example)",
+    )
     fig.savefig(out / "gap_forest.png", dpi=120)
     written += [out / "gaps.csv", out / "gaps.md", out / "gap_forest.png"]
     print(format_table(table, "transfer gap G (90% credible interval)"))
@@ -151,18 +210,33 @@ def _demo(args: argparse.Namespace) -> int:
     actions = example_actions()
     ranking = bs.rank_actions(fitted, actions, pretrain_price=1e-9, finetune_price=1e-6)
     ranking.to_csv(out / "ranking.csv", index=False)
-    bs.ranking_plot(ranking, title="Example actions, ranked by expected regret\n(price per token: "
-                                   "pre-training 1e-9, fine-tuning 1e-6)").savefig(out / "ranking.png",
-                                                                                 dpi=120)
+    bs.ranking_plot(
+        ranking,
+        title="Example actions, ranked by expected regret\n(price per token: "
+        "pre-training 1e-9, fine-tuning 1e-6)",
+    ).savefig(out / "ranking.png", dpi=120)
     written += [out / "ranking.csv", out / "ranking.png"]
     bs.curve_plot(fitted, path=out / "curves.png")
     bs.ppc_plot(fitted, path=out / "ppc.png")
     written += [out / "curves.png", out / "ppc.png"]
     print()
-    print(format_table(ranking[["action", "distribution", "cost", "expected_loss",
-                                "expected_reduction", "reduction_per_cost", "p_best",
-                                "expected_regret"]],
-                       "example actions ranked by expected regret (loss in nats/token)"))
+    print(
+        format_table(
+            ranking[
+                [
+                    "action",
+                    "distribution",
+                    "cost",
+                    "expected_loss",
+                    "expected_reduction",
+                    "reduction_per_cost",
+                    "p_best",
+                    "expected_regret",
+                ]
+            ],
+            "example actions ranked by expected regret (loss in nats/token)",
+        )
+    )
     print("\nwrote:\n" + "\n".join(f"  {p}" for p in written))
     return 0
 
@@ -175,8 +249,9 @@ def example_actions():
     for name in ("code", "legal", "poetry"):
         rows.append((f"pretrain_10x_for_{name}", name, 9e11, 0.0))
         rows.append((f"finetune_10x_{name}", name, 0.0, 9e8))
-    return pd.DataFrame(rows, columns=["action", "distribution", "add_pretrain_tokens",
-                                       "add_finetune_tokens"])
+    return pd.DataFrame(
+        rows, columns=["action", "distribution", "add_pretrain_tokens", "add_finetune_tokens"]
+    )
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
@@ -191,14 +266,18 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayes-scaling",
         description="Hierarchical Bayesian transfer scaling laws: posteriors over the "
-                    "transfer gap of each distribution.")
+        "transfer gap of each distribution.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("fit", help="fit a model to a CSV of runs and save the posterior")
     p.add_argument("runs", help="CSV with distribution,pretrain_tokens,finetune_tokens,loss")
     p.add_argument("--output", "-o", required=True, help="fit file to write (.nc)")
-    p.add_argument("--model", default="transfer_gap",
-                   help="shipped model name or path of a TOML spec (default transfer_gap)")
+    p.add_argument(
+        "--model",
+        default="transfer_gap",
+        help="shipped model name or path of a TOML spec (default transfer_gap)",
+    )
     p.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc"])
     p.add_argument("--units", default="tokens", help="unit of the token columns (default tokens)")
     _add_sampling_options(p)
@@ -214,35 +293,48 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
     p.add_argument("grid", help="CSV with the law's input columns (and distribution)")
     p.add_argument("--prob", type=float, default=0.9, help="interval probability (default 0.9)")
-    p.add_argument("--new-distribution", action="store_true",
-                   help="predict a distribution the fit has not seen, from the fitted population")
-    p.add_argument("--observations", action="store_true",
-                   help="bands for a new run's measured loss (with noise), not the expected curve")
+    p.add_argument(
+        "--new-distribution",
+        action="store_true",
+        help="predict a distribution the fit has not seen, from the fitted population",
+    )
+    p.add_argument(
+        "--observations",
+        action="store_true",
+        help="bands for a new run's measured loss (with noise), not the expected curve",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("rank", help="rank data-collection actions by expected loss")
     p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
-    p.add_argument("actions", help="CSV: action,distribution,add_pretrain_tokens,"
-                                   "add_finetune_tokens[,cost]")
+    p.add_argument("actions", help="CSV: action,distribution,add_pretrain_tokens,add_finetune_tokens[,cost]")
     p.add_argument("--quantile", type=float, default=0.9, help="risk quantile (default 0.9)")
     p.add_argument("--pretrain-price", type=float, help="cost per pre-training token")
     p.add_argument("--finetune-price", type=float, help="cost per fine-tuning token")
-    p.add_argument("--sort-by", default=None, help="column to sort by (default expected_loss, "
-                   "or expected_regret when actions span distributions)")
+    p.add_argument(
+        "--sort-by",
+        default=None,
+        help="column to sort by (default expected_loss, or expected_regret when actions span distributions)",
+    )
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_rank)
 
     p = sub.add_parser("allocate", help="split a budget between pre-training and fine-tuning")
     p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
-    p.add_argument("--distribution", action="append", required=True,
-                   help="distribution to serve (repeat for several, equal weights)")
+    p.add_argument(
+        "--distribution",
+        action="append",
+        required=True,
+        help="distribution to serve (repeat for several, equal weights)",
+    )
     p.add_argument("--budget", type=float, required=True)
     p.add_argument("--pretrain-price", type=float, required=True, help="cost per pre-training token")
     p.add_argument("--finetune-price", type=float, required=True, help="cost per fine-tuning token")
-    p.add_argument("--quantile", type=float, default=None,
-                   help="minimise this quantile of the loss instead of its mean")
+    p.add_argument(
+        "--quantile", type=float, default=None, help="minimise this quantile of the loss instead of its mean"
+    )
     p.add_argument("--plot", help="write the allocation frontier to this PNG")
     p.set_defaults(run=_allocate)
 

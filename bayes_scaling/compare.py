@@ -32,8 +32,9 @@ def compare_fits(fits: Mapping[str, Fit]) -> pd.DataFrame:
         raise BayesScalingError("compare needs at least two fits")
     observed = [np.asarray(f.idata.observed_data[OBSERVED]) for f in fits.values()]
     if any(o.shape != observed[0].shape or not np.allclose(o, observed[0]) for o in observed[1:]):
-        raise BayesScalingError("LOO compares fits of the same runs; these fits were made from "
-                                "different run tables")
+        raise BayesScalingError(
+            "LOO compares fits of the same runs; these fits were made from different run tables"
+        )
     extra = {}
     for name, fit in fits.items():
         with warnings.catch_warnings():
@@ -47,6 +48,8 @@ def compare_fits(fits: Mapping[str, Fit]) -> pd.DataFrame:
                 f"{name}: {high} run(s) with Pareto k > {loo.good_k:.2f}, where PSIS-LOO is "
                 "unreliable (often diverged or outlying runs). Inspect them, or use K-fold "
                 "cross-validation (arviz_stats.loo_kfold) for this comparison",
-                LooWarning, stacklevel=2)
+                LooWarning,
+                stacklevel=2,
+            )
     table = azs.compare({name: fit.idata for name, fit in fits.items()})
     return table.join(pd.DataFrame(extra).T)

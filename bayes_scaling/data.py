@@ -149,16 +149,17 @@ def validate_runs(
     elif isinstance(data, pd.DataFrame):
         table = data.copy()
     else:
-        raise BayesScalingError(
-            f"runs must be a pandas DataFrame or a CSV path, got {type(data).__name__}"
-        )
+        raise BayesScalingError(f"runs must be a pandas DataFrame or a CSV path, got {type(data).__name__}")
     source = source or "runs"
     if columns:
         unknown = [c for c in columns if c not in table.columns]
         if unknown:
             raise RunsValidationError(
-                [f"column mapping names {c!r}, which is not in the table "
-                 f"(columns are: {', '.join(map(str, table.columns))})" for c in unknown],
+                [
+                    f"column mapping names {c!r}, which is not in the table "
+                    f"(columns are: {', '.join(map(str, table.columns))})"
+                    for c in unknown
+                ],
                 source,
             )
         table = table.rename(columns=dict(columns))
@@ -181,8 +182,10 @@ def validate_runs(
     labels = table[DISTRIBUTION]
     blank = labels.isna() | (labels.astype(str).str.strip() == "")
     if blank.any():
-        problems.append(f"{_describe_rows(_rows(blank))}: column 'distribution' is empty; "
-                        "every run needs the name of its distribution")
+        problems.append(
+            f"{_describe_rows(_rows(blank))}: column 'distribution' is empty; "
+            "every run needs the name of its distribution"
+        )
 
     for name in (*required, LOSS):
         raw = table[name]
@@ -191,16 +194,22 @@ def validate_runs(
         if not_numeric.any():
             rows = _rows(not_numeric)
             example = raw[not_numeric].iloc[0]
-            problems.append(f"{_describe_rows(rows)}: column {name!r} is not a number "
-                            f"(e.g. {example!r}); expected a positive number")
+            problems.append(
+                f"{_describe_rows(rows)}: column {name!r} is not a number "
+                f"(e.g. {example!r}); expected a positive number"
+            )
         empty = raw.isna()
         if empty.any():
-            problems.append(f"{_describe_rows(_rows(empty))}: column {name!r} is missing (NaN); "
-                            "expected a positive number")
+            problems.append(
+                f"{_describe_rows(_rows(empty))}: column {name!r} is missing (NaN); "
+                "expected a positive number"
+            )
         infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
         if infinite.any():
-            problems.append(f"{_describe_rows(_rows(infinite))}: column {name!r} is infinite; "
-                            "expected a finite positive number")
+            problems.append(
+                f"{_describe_rows(_rows(infinite))}: column {name!r} is infinite; "
+                "expected a finite positive number"
+            )
         finite = values.notna() & ~infinite
         floor_ok = values >= 0 if name in allow_zero else values > 0
         bad = finite & ~floor_ok
@@ -208,8 +217,9 @@ def validate_runs(
             rows = _rows(bad)
             example = values[bad].iloc[0]
             expected = ">= 0" if name in allow_zero else "> 0"
-            problems.append(f"{_describe_rows(rows)}: column {name!r} is {example:g}; "
-                            f"expected a number {expected}")
+            problems.append(
+                f"{_describe_rows(rows)}: column {name!r} is {example:g}; expected a number {expected}"
+            )
         table[name] = values
 
     if not blank.all():

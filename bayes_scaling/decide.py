@@ -21,8 +21,14 @@ if TYPE_CHECKING:
 
 PRETRAIN, FINETUNE = "pretrain_tokens", "finetune_tokens"
 ADD_PRETRAIN, ADD_FINETUNE = "add_pretrain_tokens", "add_finetune_tokens"
-RANK_COLUMNS = ("expected_loss", "loss_q", "expected_reduction", "reduction_per_cost", "p_best",
-                "expected_regret")
+RANK_COLUMNS = (
+    "expected_loss",
+    "loss_q",
+    "expected_reduction",
+    "reduction_per_cost",
+    "p_best",
+    "expected_regret",
+)
 FRAGILE_P_BEST = 0.8  # the most likely best action wins in fewer draws than this: fragile
 
 
@@ -30,7 +36,8 @@ def _require_transfer_inputs(fit: Fit) -> None:
     if set(fit.law.inputs) != {PRETRAIN, FINETUNE}:
         raise BayesScalingError(
             f"decisions act on pre-training and fine-tuning tokens; law {fit.law.name!r} takes "
-            f"{', '.join(fit.law.inputs)}")
+            f"{', '.join(fit.law.inputs)}"
+        )
 
 
 def current_state(fit: Fit, state: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -51,8 +58,9 @@ def _loss(fit: Fit, pretrain: np.ndarray, finetune: np.ndarray, params: dict) ->
     return fit.law.loss(np.log(pretrain), np.log(finetune), **params)
 
 
-def _check_actions(fit: Fit, actions: pd.DataFrame, pretrain_price: float | None,
-                   finetune_price: float | None) -> pd.DataFrame:
+def _check_actions(
+    fit: Fit, actions: pd.DataFrame, pretrain_price: float | None, finetune_price: float | None
+) -> pd.DataFrame:
     actions = actions.reset_index(drop=True).copy()
     problems = []
     for column in ("action", DISTRIBUTION, ADD_PRETRAIN, ADD_FINETUNE):
@@ -62,8 +70,10 @@ def _check_actions(fit: Fit, actions: pd.DataFrame, pretrain_price: float | None
         raise RunsValidationError(problems, "actions")
     unknown = sorted(set(actions[DISTRIBUTION].astype(str)) - set(fit.distributions))
     if unknown:
-        problems.append(f"distribution(s) {', '.join(map(repr, unknown))} not in the fit "
-                        f"(fitted: {', '.join(fit.distributions)})")
+        problems.append(
+            f"distribution(s) {', '.join(map(repr, unknown))} not in the fit "
+            f"(fitted: {', '.join(fit.distributions)})"
+        )
     for column in (ADD_PRETRAIN, ADD_FINETUNE):
         values = pd.to_numeric(actions[column], errors="coerce")
         bad = values.isna() | ~np.isfinite(values) | (values < 0)
@@ -77,8 +87,10 @@ def _check_actions(fit: Fit, actions: pd.DataFrame, pretrain_price: float | None
             problems.append(f"{rows_where(bad)}: column 'cost' must be a number > 0")
         actions["cost"] = cost
     elif pretrain_price is None or finetune_price is None:
-        problems.append("no 'cost' column: give one, or prices per pre-training and per "
-                        "fine-tuning token (--pretrain-price, --finetune-price)")
+        problems.append(
+            "no 'cost' column: give one, or prices per pre-training and per "
+            "fine-tuning token (--pretrain-price, --finetune-price)"
+        )
     elif pretrain_price < 0 or finetune_price < 0:
         problems.append("prices must be >= 0")
     else:
@@ -91,27 +103,40 @@ def _check_actions(fit: Fit, actions: pd.DataFrame, pretrain_price: float | None
     return actions
 
 
-def action_losses(fit: Fit, actions: pd.DataFrame, state: pd.DataFrame | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def action_losses(
+    fit: Fit, actions: pd.DataFrame, state: pd.DataFrame | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Loss per (draw, action) after each action, and before it (nats/token)."""
     start = current_state(fit, state).set_index(DISTRIBUTION)
     origin = start.loc[actions[DISTRIBUTION]]
     p0, f0 = origin[PRETRAIN].to_numpy(float), origin[FINETUNE].to_numpy(float)
     params = point_parameters(fit, actions)
-    after = _loss(fit, p0 + actions[ADD_PRETRAIN].to_numpy(float),
-                  f0 + actions[ADD_FINETUNE].to_numpy(float), params)
+    after = _loss(
+        fit, p0 + actions[ADD_PRETRAIN].to_numpy(float), f0 + actions[ADD_FINETUNE].to_numpy(float), params
+    )
     # the loss before depends only on the distribution: evaluate once per distribution
     names = list(fit.distributions)
-    now = _loss(fit, start.loc[names, PRETRAIN].to_numpy(float), start.loc[names, FINETUNE].to_numpy(float),
-                point_parameters(fit, pd.DataFrame({DISTRIBUTION: names})))
+    now = _loss(
+        fit,
+        start.loc[names, PRETRAIN].to_numpy(float),
+        start.loc[names, FINETUNE].to_numpy(float),
+        point_parameters(fit, pd.DataFrame({DISTRIBUTION: names})),
+    )
     before = now[:, pd.Index(names).get_indexer(actions[DISTRIBUTION])]
     return after, before
 
 
-def rank_actions(fit: Fit, actions: pd.DataFrame, *, quantile: float = 0.9,
-                 pretrain_price: float | None = None, finetune_price: float | None = None,
-                 weights: dict[str, float] | None = None, state: pd.DataFrame | None = None,
-                 sort_by: str | None = None) -> pd.DataFrame:
+def rank_actions(
+    fit: Fit,
+    actions: pd.DataFrame,
+    *,
+    quantile: float = 0.9,
+    pretrain_price: float | None = None,
+    finetune_price: float | None = None,
+    weights: dict[str, float] | None = None,
+    state: pd.DataFrame | None = None,
+    sort_by: str | None = None,
+) -> pd.DataFrame:
     """Rank candidate actions by what they do to the loss, over posterior draws.
 
     Columns added to ``actions``: ``expected_loss`` (mean loss of the action's distribution
@@ -150,7 +175,9 @@ def rank_actions(fit: Fit, actions: pd.DataFrame, *, quantile: float = 0.9,
     table.attrs["note"] = (
         f"fragile: the most likely best action, {leader.action!r}, is best in only "
         f"{leader.p_best:.0%} of posterior draws; more runs may change the decision"
-        if leader.p_best < FRAGILE_P_BEST else "")
+        if leader.p_best < FRAGILE_P_BEST
+        else ""
+    )
     return table
 
 
@@ -177,8 +204,10 @@ class Allocation:
     objective: str
 
     def summary(self) -> pd.DataFrame:
-        rows = [{"distribution": d, "finetune_share": s, "add_finetune_tokens": self.add_finetune_tokens[d]}
-                for d, s in self.finetune_share.items()]
+        rows = [
+            {"distribution": d, "finetune_share": s, "add_finetune_tokens": self.add_finetune_tokens[d]}
+            for d, s in self.finetune_share.items()
+        ]
         table = pd.DataFrame(rows)
         table.attrs.update(add_pretrain_tokens=self.add_pretrain_tokens, evpi=self.evpi)
         return table
@@ -193,10 +222,19 @@ def _simplex_grid(k: int, steps: int, rng: np.random.Generator, n_random: int = 
     return np.vstack([vertices, rng.dirichlet(np.ones(k + 1), size=n_random)])
 
 
-def allocate(fit: Fit, budget: float, pretrain_price: float, finetune_price: float, *,
-             distributions: list[str] | None = None, weights: dict[str, float] | None = None,
-             quantile: float | None = None, state: pd.DataFrame | None = None,
-             steps: int = 201, seed: int = 0) -> Allocation:
+def allocate(
+    fit: Fit,
+    budget: float,
+    pretrain_price: float,
+    finetune_price: float,
+    *,
+    distributions: list[str] | None = None,
+    weights: dict[str, float] | None = None,
+    quantile: float | None = None,
+    state: pd.DataFrame | None = None,
+    steps: int = 201,
+    seed: int = 0,
+) -> Allocation:
     """Split ``budget`` between pre-training and fine-tuning tokens to minimise expected loss.
 
     Pre-training tokens serve every distribution (one pre-trained model); fine-tuning
@@ -207,8 +245,9 @@ def allocate(fit: Fit, budget: float, pretrain_price: float, finetune_price: flo
     names = list(distributions or fit.distributions[:1])
     unknown = [d for d in names if d not in fit.distributions]
     if unknown:
-        raise BayesScalingError(f"distribution(s) {unknown} not in the fit (fitted: "
-                                f"{', '.join(fit.distributions)})")
+        raise BayesScalingError(
+            f"distribution(s) {unknown} not in the fit (fitted: {', '.join(fit.distributions)})"
+        )
     if budget <= 0 or pretrain_price <= 0 or finetune_price <= 0:
         raise BayesScalingError("budget and prices must be > 0")
     rng = np.random.default_rng(seed)
@@ -227,12 +266,14 @@ def allocate(fit: Fit, budget: float, pretrain_price: float, finetune_price: flo
     best = int(score.argmin())
     per_draw = total.argmin(axis=1)
     evpi = float(total[:, best].mean() - total.min(axis=1).mean())
-    frontier = pd.DataFrame({
-        "pretrain_share": shares[:, 0],
-        "expected_loss": total.mean(axis=0),
-        "loss_lower": np.quantile(total, 0.05, axis=0),
-        "loss_upper": np.quantile(total, 0.95, axis=0),
-    })
+    frontier = pd.DataFrame(
+        {
+            "pretrain_share": shares[:, 0],
+            "expected_loss": total.mean(axis=0),
+            "loss_lower": np.quantile(total, 0.05, axis=0),
+            "loss_upper": np.quantile(total, 0.95, axis=0),
+        }
+    )
     for j, name in enumerate(names):
         frontier[f"finetune_share_{name}"] = shares[:, 1 + j]
     return Allocation(
@@ -250,8 +291,9 @@ def allocate(fit: Fit, budget: float, pretrain_price: float, finetune_price: flo
     )
 
 
-def experiment_value(fit: Fit, candidates: pd.DataFrame, *, parameter: str = "G",
-                     simulations: int = 200, seed: int = 0) -> pd.DataFrame:
+def experiment_value(
+    fit: Fit, candidates: pd.DataFrame, *, parameter: str = "G", simulations: int = 200, seed: int = 0
+) -> pd.DataFrame:
     """How much each candidate new run would narrow the posterior of ``parameter``.
 
     For each candidate (``distribution, pretrain_tokens, finetune_tokens``) we simulate its
@@ -266,11 +308,13 @@ def experiment_value(fit: Fit, candidates: pd.DataFrame, *, parameter: str = "G"
     candidates = candidates.reset_index(drop=True)
     params = point_parameters(fit, candidates)  # (S, c)
     if parameter not in params:
-        raise BayesScalingError(f"unknown parameter {parameter!r}; the law has "
-                                f"{', '.join(fit.law.parameters)}")
+        raise BayesScalingError(
+            f"unknown parameter {parameter!r}; the law has {', '.join(fit.law.parameters)}"
+        )
     rng = np.random.default_rng(seed)
-    log_mean = fit.law.log_loss(*(np.log(candidates[k].to_numpy(float))[None, :] for k in fit.law.inputs),
-                                **params)  # (S, c)
+    log_mean = fit.law.log_loss(
+        *(np.log(candidates[k].to_numpy(float))[None, :] for k in fit.law.inputs), **params
+    )  # (S, c)
     labels = candidates[DISTRIBUTION].astype(str).to_numpy()
     sigma = np.broadcast_to(observation_noise(fit, labels, rng), log_mean.shape)
     nu = fit.spec.likelihood.nu
@@ -280,17 +324,22 @@ def experiment_value(fit: Fit, candidates: pd.DataFrame, *, parameter: str = "G"
     for c in range(len(candidates)):
         source = rng.integers(0, n_draws, simulations)
         outcome = log_mean[source, c] + sigma[source, c] * rng.standard_t(nu, simulations)  # (M,)
-        log_w = stats.t.logpdf(outcome[:, None], nu, loc=log_mean[None, :, c],
-                               scale=sigma[None, :, c])  # (M, S)
+        log_w = stats.t.logpdf(
+            outcome[:, None], nu, loc=log_mean[None, :, c], scale=sigma[None, :, c]
+        )  # (M, S)
         log_w -= log_w.max(axis=1, keepdims=True)
         w = np.exp(log_w)
         w /= w.sum(axis=1, keepdims=True)
         mean = w @ target[:, c]
         var = w @ target[:, c] ** 2 - mean**2
         ess = 1.0 / (w**2).sum(axis=1)
-        rows.append({"sd_now": float(target[:, c].std()),
-                     "sd_after": float(np.sqrt(np.clip(var, 0, None)).mean()),
-                     "min_weight_ess": float(ess.min())})
+        rows.append(
+            {
+                "sd_now": float(target[:, c].std()),
+                "sd_after": float(np.sqrt(np.clip(var, 0, None)).mean()),
+                "min_weight_ess": float(ess.min()),
+            }
+        )
     table = pd.concat([candidates, pd.DataFrame(rows)], axis=1)
     table["expected_sd_reduction"] = table.sd_now - table.sd_after
     return table.sort_values("expected_sd_reduction", ascending=False).reset_index(drop=True)

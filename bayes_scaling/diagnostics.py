@@ -88,9 +88,15 @@ def _worst(values: xr.Dataset, pick) -> tuple[float, str]:
     return (float("nan") if best_value is None else best_value), best_name
 
 
-def check_sampling(idata: xr.DataTree, spec: ModelSpec, *, elapsed_seconds: float,
-                   warn: bool = True, compile_seconds: float = 0.0,
-                   adaptation: str = "") -> Diagnostics:
+def check_sampling(
+    idata: xr.DataTree,
+    spec: ModelSpec,
+    *,
+    elapsed_seconds: float,
+    warn: bool = True,
+    compile_seconds: float = 0.0,
+    adaptation: str = "",
+) -> Diagnostics:
     """Compute diagnostics of a sampled DataTree and warn about each problem."""
     posterior = _sampled_and_reported(idata.posterior.to_dataset())
     stats = idata.sample_stats.to_dataset()
@@ -114,25 +120,39 @@ def check_sampling(idata: xr.DataTree, spec: ModelSpec, *, elapsed_seconds: floa
             f"{divergences} divergent transitions: the posterior has regions the sampler cannot "
             "follow. Raise target_accept (e.g. 0.95); in the model spec, set centred = false for "
             "hierarchical parameters that barely differ across distributions (or share them), "
-            "or tighten their tau priors")
+            "or tighten their tau priors"
+        )
     if max_rhat > RHAT_MAX:
         problems.append(
             f"r_hat up to {max_rhat:.3f} (for {worst_rhat}) > {RHAT_MAX}: chains disagree. "
-            "Run longer (more tune and draws) or check for several modes")
+            "Run longer (more tune and draws) or check for several modes"
+        )
     if min_bulk < ESS_MIN:
         problems.append(
             f"bulk ESS as low as {min_bulk:.0f} (for {worst_ess}) < {ESS_MIN}: too few "
-            "effective draws for stable intervals. Run more draws or chains")
+            "effective draws for stable intervals. Run more draws or chains"
+        )
     if np.isfinite(min_bfmi) and min_bfmi < BFMI_MIN:
         problems.append(
             f"E-BFMI {min_bfmi:.2f} < {BFMI_MIN}: the sampler explores the energy poorly, "
-            "typical of funnels. Reparameterise (share a parameter) or tighten tau priors")
+            "typical of funnels. Reparameterise (share a parameter) or tighten tau priors"
+        )
     diagnostics = Diagnostics(
-        divergences=divergences, max_rhat=max_rhat, min_ess_bulk=min_bulk,
-        min_ess_tail=min_tail, min_bfmi=min_bfmi, mean_tree_depth=depth,
-        mean_steps_per_draw=steps, draws=draws, chains=chains, seconds=elapsed_seconds,
-        worst_rhat_parameter=worst_rhat, worst_ess_parameter=worst_ess, problems=problems,
-        compile_seconds=compile_seconds, adaptation=adaptation,
+        divergences=divergences,
+        max_rhat=max_rhat,
+        min_ess_bulk=min_bulk,
+        min_ess_tail=min_tail,
+        min_bfmi=min_bfmi,
+        mean_tree_depth=depth,
+        mean_steps_per_draw=steps,
+        draws=draws,
+        chains=chains,
+        seconds=elapsed_seconds,
+        worst_rhat_parameter=worst_rhat,
+        worst_ess_parameter=worst_ess,
+        problems=problems,
+        compile_seconds=compile_seconds,
+        adaptation=adaptation,
     )
     if warn:
         for problem in problems:

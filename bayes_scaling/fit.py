@@ -91,14 +91,16 @@ class Fit:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the whole fit to one netCDF file, atomically (no half-written file)."""
         tree = self.idata.copy()
-        tree.attrs.update({
-            "bayes_scaling_format": FORMAT_VERSION,
-            "spec": self.spec.to_json(),
-            "log_refs": json.dumps(self.normalisation.log_refs),
-            "distributions": json.dumps(list(self.distributions)),
-            "units": self.units,
-            "diagnostics": json.dumps(self.diagnostics.to_dict()) if self.diagnostics else "{}",
-        })
+        tree.attrs.update(
+            {
+                "bayes_scaling_format": FORMAT_VERSION,
+                "spec": self.spec.to_json(),
+                "log_refs": json.dumps(self.normalisation.log_refs),
+                "distributions": json.dumps(list(self.distributions)),
+                "units": self.units,
+                "diagnostics": json.dumps(self.diagnostics.to_dict()) if self.diagnostics else "{}",
+            }
+        )
         return write_atomically(path, lambda tmp: tree.to_netcdf(tmp, engine="h5netcdf"))
 
     @classmethod
@@ -143,9 +145,20 @@ def write_atomically(path: str | os.PathLike, write) -> Path:
     return path
 
 
-def _nutpie_sample(model: pm.Model, spec: ModelSpec, runs: Runs, data: Mapping[str, np.ndarray],
-                   *, draws: int, tune: int, chains: int, seed: int, progress: bool,
-                   target_accept: float, adaptation: Adaptation) -> tuple[xr.DataTree, float]:
+def _nutpie_sample(
+    model: pm.Model,
+    spec: ModelSpec,
+    runs: Runs,
+    data: Mapping[str, np.ndarray],
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    progress: bool,
+    target_accept: float,
+    adaptation: Adaptation,
+) -> tuple[xr.DataTree, float]:
     """Posterior draws and the seconds spent compiling (0 when a cached model was reused)."""
     import nutpie
 
@@ -159,8 +172,15 @@ def _nutpie_sample(model: pm.Model, spec: ModelSpec, runs: Runs, data: Mapping[s
         compiled = compiled.with_data(**data)
     compile_seconds = time.perf_counter() - start
     tree = nutpie.sample(
-        compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, os.cpu_count() or 1),
-        seed=seed, save_warmup=False, progress_bar=progress, adaptation=adaptation,
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, os.cpu_count() or 1),
+        seed=seed,
+        save_warmup=False,
+        progress_bar=progress,
+        adaptation=adaptation,
         target_accept=target_accept,
     )
     return tree, compile_seconds
@@ -216,15 +236,19 @@ def fit(
     if sampler not in SAMPLERS:
         raise BayesScalingError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
     if adaptation not in ADAPTATIONS:
-        raise BayesScalingError(
-            f"unknown adaptation {adaptation!r}; use one of {', '.join(ADAPTATIONS)}")
+        raise BayesScalingError(f"unknown adaptation {adaptation!r}; use one of {', '.join(ADAPTATIONS)}")
     for name, value, least in (("draws", draws, 1), ("tune", tune, 1), ("chains", chains, 1)):
         if int(value) != value or value < least:
             raise BayesScalingError(f"{name} must be a whole number >= {least}, got {value!r}")
     if not isinstance(runs, Runs):
-        runs = validate_runs(runs, spec.law.inputs, columns=columns,
-                             allow_zero=spec.law.zero_allowed,
-                             min_runs_per_distribution=spec.min_runs_per_distribution, units=units)
+        runs = validate_runs(
+            runs,
+            spec.law.inputs,
+            columns=columns,
+            allow_zero=spec.law.zero_allowed,
+            min_runs_per_distribution=spec.min_runs_per_distribution,
+            units=units,
+        )
     normalisation = Normalisation.from_runs(runs, spec.law.inputs)
     model_ = build_model(spec, runs, normalisation)
     data = {v.name: v.get_value() for v in model_.data_vars}
@@ -234,20 +258,44 @@ def fit(
     if sampler == "nutpie":
         used = adaptation
         idata, compile_seconds = _nutpie_sample(
-            model_, spec, runs, data, draws=draws, tune=tune, chains=chains, seed=seed,
-            progress=progress, target_accept=target_accept, adaptation=adaptation)
+            model_,
+            spec,
+            runs,
+            data,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+            target_accept=target_accept,
+            adaptation=adaptation,
+        )
     else:
         with model_:
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
-                              nuts_sampler="pymc", progressbar=progress, target_accept=target_accept,
-                              compute_convergence_checks=False)
+            idata = pm.sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                random_seed=seed,
+                nuts_sampler="pymc",
+                progressbar=progress,
+                target_accept=target_accept,
+                compute_convergence_checks=False,
+            )
     elapsed = time.perf_counter() - start
 
     idata = _attach_data(idata, model_, runs, spec)
-    diagnostics = check_sampling(idata, spec, elapsed_seconds=elapsed, warn=warn,
-                                 compile_seconds=compile_seconds, adaptation=used)
-    return Fit(idata=idata, spec=spec, normalisation=normalisation,
-               distributions=runs.distributions, units=runs.units, diagnostics=diagnostics)
+    diagnostics = check_sampling(
+        idata, spec, elapsed_seconds=elapsed, warn=warn, compile_seconds=compile_seconds, adaptation=used
+    )
+    return Fit(
+        idata=idata,
+        spec=spec,
+        normalisation=normalisation,
+        distributions=runs.distributions,
+        units=runs.units,
+        diagnostics=diagnostics,
+    )
 
 
 def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs, spec: ModelSpec) -> xr.DataTree:
@@ -255,17 +303,29 @@ def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs, spec: ModelSpe
     keep = [g for g in ("posterior", "sample_stats") if g in idata.children]
     tree = xr.DataTree.from_dict({g: idata[g].to_dataset() for g in keep})
     # a cached compiled model carries the labels of the data it was compiled with
-    tree["posterior"] = tree.posterior.to_dataset().assign_coords(
-        {DISTRIBUTION: list(runs.distributions)})
+    tree["posterior"] = tree.posterior.to_dataset().assign_coords({DISTRIBUTION: list(runs.distributions)})
     coords = {RUN: np.arange(runs.n_runs)}
-    tree["observed_data"] = xr.DataTree(xr.Dataset(
-        {OBSERVED: (RUN, model[f"{OBSERVED}_observed"].get_value())}, coords=coords))
-    tree["constant_data"] = xr.DataTree(xr.Dataset(
-        {v.name: (RUN, v.get_value()) for v in model.data_vars if v.name != f"{OBSERVED}_observed"},
-        coords=coords))
-    tree["log_likelihood"] = xr.DataTree(xr.Dataset({OBSERVED: pointwise_log_likelihood(
-        tree.posterior.to_dataset(), tree.constant_data.to_dataset(),
-        tree.observed_data[OBSERVED], spec)}))
+    tree["observed_data"] = xr.DataTree(
+        xr.Dataset({OBSERVED: (RUN, model[f"{OBSERVED}_observed"].get_value())}, coords=coords)
+    )
+    tree["constant_data"] = xr.DataTree(
+        xr.Dataset(
+            {v.name: (RUN, v.get_value()) for v in model.data_vars if v.name != f"{OBSERVED}_observed"},
+            coords=coords,
+        )
+    )
+    tree["log_likelihood"] = xr.DataTree(
+        xr.Dataset(
+            {
+                OBSERVED: pointwise_log_likelihood(
+                    tree.posterior.to_dataset(),
+                    tree.constant_data.to_dataset(),
+                    tree.observed_data[OBSERVED],
+                    spec,
+                )
+            }
+        )
+    )
     table = runs.table.copy()
     for column in table.columns:
         if table[column].dtype == object or str(table[column].dtype) in ("string", "str"):
@@ -274,8 +334,9 @@ def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs, spec: ModelSpe
     return tree
 
 
-def pointwise_log_likelihood(posterior: xr.Dataset, constant_data: xr.Dataset,
-                             observed: xr.DataArray, spec: ModelSpec) -> xr.DataArray:
+def pointwise_log_likelihood(
+    posterior: xr.Dataset, constant_data: xr.Dataset, observed: xr.DataArray, spec: ModelSpec
+) -> xr.DataArray:
     """log p(log loss of each run | draw), dims (chain, draw, run), for PSIS-LOO.
 
     The same likelihood as the model (Student-t on log loss around the law), evaluated in
@@ -291,8 +352,9 @@ def pointwise_log_likelihood(posterior: xr.Dataset, constant_data: xr.Dataset,
     inputs = [constant_data[f"log_{name}"].values for name in spec.law.inputs]
     mean = spec.law.log_loss(*inputs, **params)
     log_density = stats.t.logpdf(observed.values, spec.likelihood.nu, mean, per_run(posterior["sigma"]))
-    return xr.DataArray(log_density, dims=("chain", "draw", RUN),
-                        coords={"chain": posterior.chain, "draw": posterior.draw})
+    return xr.DataArray(
+        log_density, dims=("chain", "draw", RUN), coords={"chain": posterior.chain, "draw": posterior.draw}
+    )
 
 
 def prior_predictive(
@@ -333,5 +395,4 @@ def prior_predictive(
         params[name] = (value[:, 0] if value.ndim == 2 else value)[:, None]
     log_inputs = [v[None, :] for v in normalisation.log_inputs(inputs)]
     loss = spec.law.loss(*log_inputs, **params)
-    return xr.Dataset({"loss": (("sample", "point"), loss),
-                       **{k: ("point", v) for k, v in inputs.items()}})
+    return xr.Dataset({"loss": (("sample", "point"), loss), **{k: ("point", v) for k, v in inputs.items()}})

@@ -41,8 +41,7 @@ def curve_grid(fit: Fit, extend: float = 30.0, points: int = 40) -> pd.DataFrame
         positive = group[x][group[x] > 0]
         xs = np.geomspace(positive.min(), positive.max() * extend, points)
         level_sets = [_levels(group[k]) for k in others]
-        for combo in (np.array(np.meshgrid(*level_sets)).reshape(len(others), -1).T if others
-                      else [()]):
+        for combo in np.array(np.meshgrid(*level_sets)).reshape(len(others), -1).T if others else [()]:
             frame = pd.DataFrame({DISTRIBUTION: name, x: xs})
             for k, v in zip(others, combo, strict=True):
                 frame[k] = v
@@ -67,14 +66,20 @@ def curve_plot(fit: Fit, *, prob: float = 0.9, extend: float = 30.0, path=None):
         part, seen = table[table[DISTRIBUTION] == name], runs[runs[DISTRIBUTION] == name]
         keys = part[others].drop_duplicates().itertuples(index=False) if others else [()]
         for i, key in enumerate(keys):
-            mask = np.all([part[k] == v for k, v in zip(others, key, strict=True)], axis=0) \
-                if others else np.ones(len(part), bool)
+            mask = (
+                np.all([part[k] == v for k, v in zip(others, key, strict=True)], axis=0)
+                if others
+                else np.ones(len(part), bool)
+            )
             curve = part[mask]
             label = ", ".join(f"{k.split('_')[0]} {v:.0e}" for k, v in zip(others, key, strict=True))
             ax.fill_between(curve[x], curve.loss_lower, curve.loss_upper, color=f"C{i}", alpha=0.2)
             ax.plot(curve[x], curve.loss_median, color=f"C{i}", lw=1.2, label=label or None)
-            near = np.all([np.isclose(seen[k], v, rtol=0.25) for k, v in zip(others, key, strict=True)],
-                          axis=0) if others else np.ones(len(seen), bool)
+            near = (
+                np.all([np.isclose(seen[k], v, rtol=0.25) for k, v in zip(others, key, strict=True)], axis=0)
+                if others
+                else np.ones(len(seen), bool)
+            )
             ax.plot(seen[x][near], seen.loss[near], "o", color=f"C{i}", ms=3)
         ax.axvspan(seen[x][seen[x] > 0].max(), part[x].max(), color="0.9", zorder=0)
         ax.set_xscale("log")
@@ -82,12 +87,13 @@ def curve_plot(fit: Fit, *, prob: float = 0.9, extend: float = 30.0, path=None):
         ax.set_xlabel(f"{x} ({fit.units})", fontsize=8)
         ax.set_ylabel("loss (nats/token)", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(names):]:
+    for ax in axes.ravel()[len(names) :]:
         ax.set_visible(False)
     if others:
         axes.ravel()[0].legend(fontsize=6, loc="upper right")
-    fig.suptitle(f"{fit.spec.name}: median and {prob:.0%} band of the expected loss; grey = past the data",
-                 fontsize=9)
+    fig.suptitle(
+        f"{fit.spec.name}: median and {prob:.0%} band of the expected loss; grey = past the data", fontsize=9
+    )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -101,12 +107,26 @@ def ppc_plot(fit: Fit, *, prob: float = 0.9, path=None):
     table = prediction_table(fit, runs, prob=prob, kind="observation")
     outside = (table.loss < table.loss_lower) | (table.loss > table.loss_upper)
     fig, ax = plt.subplots(figsize=(5, 4.6))
-    ax.errorbar(table.loss_median, table.loss,
-                xerr=[table.loss_median - table.loss_lower, table.loss_upper - table.loss_median],
-                fmt="o", ms=3, color="C0", ecolor="C0", alpha=0.5, lw=0.8,
-                label=f"{prob:.0%} predictive interval")
-    ax.plot(table.loss_median[outside], table.loss[outside], "o", color="C3", ms=4,
-            label=f"outside the band: {outside.sum()} of {len(table)}")
+    ax.errorbar(
+        table.loss_median,
+        table.loss,
+        xerr=[table.loss_median - table.loss_lower, table.loss_upper - table.loss_median],
+        fmt="o",
+        ms=3,
+        color="C0",
+        ecolor="C0",
+        alpha=0.5,
+        lw=0.8,
+        label=f"{prob:.0%} predictive interval",
+    )
+    ax.plot(
+        table.loss_median[outside],
+        table.loss[outside],
+        "o",
+        color="C3",
+        ms=4,
+        label=f"outside the band: {outside.sum()} of {len(table)}",
+    )
     lims = [table[["loss", "loss_lower"]].min().min(), table[["loss", "loss_upper"]].max().max()]
     ax.plot(lims, lims, color="0.5", lw=0.8)
     ax.set_xscale("log")

@@ -47,7 +47,8 @@ def _check_grid(fit: Fit, grid: pd.DataFrame, new_distribution: bool) -> pd.Data
                 problems.append(
                     f"distribution(s) {', '.join(map(repr, unknown))} not in the fit (fitted: "
                     f"{', '.join(fit.distributions)}); to predict a distribution the fit has not "
-                    "seen, ask for a new distribution (--new-distribution / new_distribution=True)")
+                    "seen, ask for a new distribution (--new-distribution / new_distribution=True)"
+                )
     if problems:
         raise RunsValidationError(problems, "prediction grid")
     return grid
@@ -96,8 +97,9 @@ def observation_noise(fit: Fit, labels: np.ndarray | None, rng: np.random.Genera
     return sigma.sel({DISTRIBUTION: xr.DataArray(labels, dims=POINT)}).values
 
 
-def point_parameters(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False,
-                     seed: int = 0) -> dict[str, np.ndarray]:
+def point_parameters(
+    fit: Fit, grid: pd.DataFrame, new_distribution: bool = False, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Raw-unit parameter draws for each grid row, arrays of shape (sample, point)."""
     n_points = len(grid)
     if new_distribution:
@@ -109,8 +111,7 @@ def point_parameters(fit: Fit, grid: pd.DataFrame, new_distribution: bool = Fals
     return {k: chosen[k].transpose(SAMPLE, POINT).values for k in fit.law.parameters}
 
 
-def predict(fit: Fit, grid: pd.DataFrame, *, new_distribution: bool = False,
-            seed: int = 0) -> xr.Dataset:
+def predict(fit: Fit, grid: pd.DataFrame, *, new_distribution: bool = False, seed: int = 0) -> xr.Dataset:
     """Posterior predictive loss draws at each row of ``grid``.
 
     Returns a Dataset with dims (sample, point): ``loss`` is the law's expected curve
@@ -126,15 +127,23 @@ def predict(fit: Fit, grid: pd.DataFrame, *, new_distribution: bool = False,
     labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
     sigma = observation_noise(fit, labels, rng)
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
-    return xr.Dataset({
-        "loss": ((SAMPLE, POINT), np.exp(log_loss)),
-        "loss_observed": ((SAMPLE, POINT), np.exp(log_loss + noise)),
-    })
+    return xr.Dataset(
+        {
+            "loss": ((SAMPLE, POINT), np.exp(log_loss)),
+            "loss_observed": ((SAMPLE, POINT), np.exp(log_loss + noise)),
+        }
+    )
 
 
-def prediction_table(fit: Fit, grid: pd.DataFrame, *, prob: float = 0.9,
-                     kind: Kind = "expected", new_distribution: bool = False,
-                     seed: int = 0) -> pd.DataFrame:
+def prediction_table(
+    fit: Fit,
+    grid: pd.DataFrame,
+    *,
+    prob: float = 0.9,
+    kind: Kind = "expected",
+    new_distribution: bool = False,
+    seed: int = 0,
+) -> pd.DataFrame:
     """The grid's columns plus ``loss_mean,loss_median,loss_lower,loss_upper`` and
     ``extrapolation`` (True where an input lies outside the fitted distribution's runs).
 
@@ -170,8 +179,9 @@ def extrapolation_flags(fit: Fit, grid: pd.DataFrame, new_distribution: bool = F
     return flags
 
 
-def derived_table(fit: Fit, grid: pd.DataFrame, *, prob: float = 0.9,
-                  new_distribution: bool = False, seed: int = 0) -> pd.DataFrame:
+def derived_table(
+    fit: Fit, grid: pd.DataFrame, *, prob: float = 0.9, new_distribution: bool = False, seed: int = 0
+) -> pd.DataFrame:
     """Posterior summaries of the law's derived quantities at each grid row.
 
     For ``transfer_gap``: ``loss_floor`` (E + G f^-beta, the loss reachable with unlimited

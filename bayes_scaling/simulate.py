@@ -89,14 +89,16 @@ def draw_truth(
     """
     rng = np.random.default_rng(seed)
     n = n_distributions
-    return pd.DataFrame({
-        "distribution": [f"dist_{i:03d}" for i in range(n)],
-        "E": rng.uniform(1.4, 2.4, n),
-        "A": np.exp(rng.normal(np.log(1e4), 0.3, n)),
-        "alpha": np.full(n, alpha),
-        "beta": rng.uniform(0.3, 0.4, n),
-        "G": np.exp(rng.uniform(np.log(gap_range[0]), np.log(gap_range[1]), n)),
-    })
+    return pd.DataFrame(
+        {
+            "distribution": [f"dist_{i:03d}" for i in range(n)],
+            "E": rng.uniform(1.4, 2.4, n),
+            "A": np.exp(rng.normal(np.log(1e4), 0.3, n)),
+            "alpha": np.full(n, alpha),
+            "beta": rng.uniform(0.3, 0.4, n),
+            "G": np.exp(rng.uniform(np.log(gap_range[0]), np.log(gap_range[1]), n)),
+        }
+    )
 
 
 # The grid of the embedded example and of most simulations: pre-training 1e8-1e11 tokens,

@@ -53,18 +53,18 @@ class Prior:
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> Prior:
         if not isinstance(raw, dict) or "dist" not in raw:
-            raise SpecError(f"{where}: a prior is a table with 'dist' and its arguments, "
-                            f"e.g. {{ dist = \"Normal\", mu = 0.0, sigma = 1.0 }}; got {raw!r}")
+            raise SpecError(
+                f"{where}: a prior is a table with 'dist' and its arguments, "
+                f'e.g. {{ dist = "Normal", mu = 0.0, sigma = 1.0 }}; got {raw!r}'
+            )
         args = {k: v for k, v in raw.items() if k != "dist"}
         dist = raw["dist"]
         if dist not in PRIOR_FAMILIES:
-            raise SpecError(f"{where}: unknown prior family {dist!r}; use one of "
-                            f"{', '.join(PRIOR_FAMILIES)}")
+            raise SpecError(f"{where}: unknown prior family {dist!r}; use one of {', '.join(PRIOR_FAMILIES)}")
         allowed = PRIOR_FAMILIES[dist]
         unknown = sorted(set(args) - set(allowed))
         if unknown:
-            raise SpecError(f"{where}: {dist} takes {', '.join(allowed)}; "
-                            f"unexpected {', '.join(unknown)}")
+            raise SpecError(f"{where}: {dist} takes {', '.join(allowed)}; unexpected {', '.join(unknown)}")
         for key, value in args.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise SpecError(f"{where}: {dist} argument {key} must be a number, got {value!r}")
@@ -135,8 +135,7 @@ class ModelSpec:
             "law": self.law.name,
             "description": self.description,
             "min_runs_per_distribution": self.min_runs_per_distribution,
-            "likelihood": {"nu": lik.nu, "sigma_pooling": lik.sigma_pooling,
-                           "sigma": lik.sigma.to_dict()},
+            "likelihood": {"nu": lik.nu, "sigma_pooling": lik.sigma_pooling, "sigma": lik.sigma.to_dict()},
             "parameters": params,
         }
 
@@ -183,9 +182,11 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
     missing = [name for name in law.parameters if name not in raw_params]
     extra = [name for name in raw_params if name not in law.parameters]
     if missing or extra:
-        raise SpecError(f"{source}: law {law.name!r} has parameters {', '.join(law.parameters)}; "
-                        + (f"missing [parameters.{'], ['.join(missing)}] " if missing else "")
-                        + (f"unknown {', '.join(extra)}" if extra else ""))
+        raise SpecError(
+            f"{source}: law {law.name!r} has parameters {', '.join(law.parameters)}; "
+            + (f"missing [parameters.{'], ['.join(missing)}] " if missing else "")
+            + (f"unknown {', '.join(extra)}" if extra else "")
+        )
     params: dict[str, ParameterSpec] = {}
     for name in law.parameters:
         entry = raw_params[name]
@@ -196,27 +197,32 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
         needed = ("mu", "tau") if pooling == "hierarchical" else ("prior",)
         absent = [k for k in needed if k not in entry]
         if absent:
-            raise SpecError(f"{where}: {pooling} pooling needs {' and '.join(needed)}; "
-                            f"missing {', '.join(absent)}")
+            raise SpecError(
+                f"{where}: {pooling} pooling needs {' and '.join(needed)}; missing {', '.join(absent)}"
+            )
         priors = {k: Prior.from_dict(entry[k], f"{where}.{k}") for k in needed}
         centred = entry.get("centred", False)
         if not isinstance(centred, bool):
             raise SpecError(f"{where}: centred must be true or false, got {centred!r}")
-        params[name] = ParameterSpec(name=name, pooling=pooling, centred=centred,
-                                     why=entry.get("why", ""), **priors)
+        params[name] = ParameterSpec(
+            name=name, pooling=pooling, centred=centred, why=entry.get("why", ""), **priors
+        )
     lik_raw = raw.get("likelihood", {})
     sigma_pooling = lik_raw.get("sigma_pooling", "shared")
     if sigma_pooling not in ("shared", "per_distribution"):
-        raise SpecError(f"{source}: [likelihood] sigma_pooling must be 'shared' or "
-                        f"'per_distribution', got {sigma_pooling!r}")
+        raise SpecError(
+            f"{source}: [likelihood] sigma_pooling must be 'shared' or "
+            f"'per_distribution', got {sigma_pooling!r}"
+        )
     nu = lik_raw.get("nu", 5.0)
     if not isinstance(nu, (int, float)) or nu <= 0:
         raise SpecError(f"{source}: [likelihood] nu must be a positive number, got {nu!r}")
     likelihood = LikelihoodSpec(
         nu=float(nu),
         sigma_pooling=sigma_pooling,
-        sigma=Prior.from_dict(lik_raw.get("sigma", {"dist": "HalfNormal", "sigma": 0.1}),
-                              f"{source}: [likelihood].sigma"),
+        sigma=Prior.from_dict(
+            lik_raw.get("sigma", {"dist": "HalfNormal", "sigma": 0.1}), f"{source}: [likelihood].sigma"
+        ),
     )
     return ModelSpec(
         name=raw.get("name", law.name),
@@ -238,8 +244,10 @@ def load_spec(model: str | os.PathLike | ModelSpec = "transfer_gap") -> ModelSpe
     if not (path.suffix == ".toml" or os.sep in text or path.exists()):
         path = models_dir() / f"{text}.toml"
         if not path.exists():
-            raise SpecError(f"unknown model {text!r}; shipped models are: "
-                            f"{', '.join(available_models())}, or give the path of a .toml spec")
+            raise SpecError(
+                f"unknown model {text!r}; shipped models are: "
+                f"{', '.join(available_models())}, or give the path of a .toml spec"
+            )
     if not path.is_file():
         raise SpecError(f"{path}: no such model spec file")
     try:
@@ -254,5 +262,4 @@ def spec_from_json(text: str) -> ModelSpec:
     return spec_from_dict(json.loads(text), source="saved fit")
 
 
-__all__ = ["ModelSpec", "ParameterSpec", "Prior", "SpecError", "available_models", "load_spec",
-           "models_dir"]
+__all__ = ["ModelSpec", "ParameterSpec", "Prior", "SpecError", "available_models", "load_spec", "models_dir"]

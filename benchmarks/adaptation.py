@@ -29,12 +29,22 @@ def main() -> None:
         adaptation, tune, draws = setting.split(":")
         # fit() reuses its compiled model after the first setting; the diagnostics say how
         # much of the time was compiling, and that part is left out
-        d = bs.fit(runs, draws=int(draws), tune=int(tune), adaptation=adaptation,
-                   target_accept=NUTPIE_TARGET_ACCEPT, progress=False, warn=False).diagnostics
+        d = bs.fit(
+            runs,
+            draws=int(draws),
+            tune=int(tune),
+            adaptation=adaptation,
+            target_accept=NUTPIE_TARGET_ACCEPT,
+            progress=False,
+            warn=False,
+        ).diagnostics
         seconds = d.seconds - d.compile_seconds
-        print(f"{size} {setting}: sampling {seconds:.1f} s, min bulk ESS {d.min_ess_bulk:.0f}, "
-              f"ESS/s {d.min_ess_bulk / seconds:.1f}, "
-              f"{d.mean_steps_per_draw:.0f} steps/draw, {d.divergences} divergences", flush=True)
+        print(
+            f"{size} {setting}: sampling {seconds:.1f} s, min bulk ESS {d.min_ess_bulk:.0f}, "
+            f"ESS/s {d.min_ess_bulk / seconds:.1f}, "
+            f"{d.mean_steps_per_draw:.0f} steps/draw, {d.divergences} divergences",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -28,19 +28,33 @@ def handwritten_model(runs: pd.DataFrame) -> pm.Model:
         E = pm.LogNormal("E", pm.Normal("E_mu", 0.5, 1.0), pm.HalfNormal("E_sigma", 1.0), dims="distribution")
         A = pm.LogNormal("A", pm.Normal("A_mu", 8.0, 3.0), pm.HalfNormal("A_sigma", 1.0), dims="distribution")
         G = pm.LogNormal("G", pm.Normal("G_mu", 2.0, 3.0), pm.HalfNormal("G_sigma", 2.0), dims="distribution")
-        beta = pm.LogNormal("beta", pm.Normal("beta_mu", -1.0, 1.0), pm.HalfNormal("beta_sigma", 0.5),
-                            dims="distribution")
+        beta = pm.LogNormal(
+            "beta", pm.Normal("beta_mu", -1.0, 1.0), pm.HalfNormal("beta_sigma", 0.5), dims="distribution"
+        )
         alpha = pm.HalfNormal("alpha", 1.0)
-        mean = E[index] + (A[index] * p ** -alpha + G[index]) * f ** -beta[index]
+        mean = E[index] + (A[index] * p**-alpha + G[index]) * f ** -beta[index]
         pm.Normal("loss", mean, pm.HalfNormal("sigma", 0.5), observed=loss)
     return model
 
 
-def handwritten_pymc(runs: pd.DataFrame, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
-                     seed: int = 0, progress: bool = False):
+def handwritten_pymc(
+    runs: pd.DataFrame,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    progress: bool = False,
+):
     with handwritten_model(runs):
-        return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progress,
-                         compute_convergence_checks=False)
+        return pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=seed,
+            progressbar=progress,
+            compute_convergence_checks=False,
+        )
 
 
 HUBER_DELTA = 0.01  # Huber on log residuals: quadratic within 1%, linear beyond
@@ -59,20 +73,21 @@ def _objective_and_gradient():
     theta, log_p, log_f, log_loss = pt.dvector("theta"), pt.dvector(), pt.dvector(), pt.dvector()
     params = {name: pt.exp(theta[j]) for j, name in enumerate(LAW.parameters)}
     residual = pt.abs(LAW.log_loss(log_p, log_f, **params) - log_loss)
-    huber = pt.switch(residual <= HUBER_DELTA, 0.5 * residual**2,
-                      HUBER_DELTA * (residual - 0.5 * HUBER_DELTA)).sum()
+    huber = pt.switch(
+        residual <= HUBER_DELTA, 0.5 * residual**2, HUBER_DELTA * (residual - 0.5 * HUBER_DELTA)
+    ).sum()
     return pytensor.function([theta, log_p, log_f, log_loss], [huber, pt.grad(huber, theta)])
 
 
 def _fit_one(p, f, loss, start):
     objective = _objective_and_gradient()
     logs = (np.log(p), np.log(f), np.log(loss))
-    return optimize.minimize(lambda theta: objective(theta, *logs), start, jac=True,
-                             method="L-BFGS-B").x
+    return optimize.minimize(lambda theta: objective(theta, *logs), start, jac=True, method="L-BFGS-B").x
 
 
-def least_squares_bootstrap(runs: pd.DataFrame, *, resamples: int = 1000, seed: int = 0,
-                            prob: float = 0.9) -> pd.DataFrame:
+def least_squares_bootstrap(
+    runs: pd.DataFrame, *, resamples: int = 1000, seed: int = 0, prob: float = 0.9
+) -> pd.DataFrame:
     """Point fit and percentile bootstrap interval of every parameter, per distribution."""
     rng = np.random.default_rng(seed)
     start = np.log([1.5, 1e4, 0.3, 0.3, 10.0])
@@ -80,11 +95,22 @@ def least_squares_bootstrap(runs: pd.DataFrame, *, resamples: int = 1000, seed: 
     for name, group in runs.groupby("distribution", sort=False):
         p, f, loss = (group[c].to_numpy(float) for c in ("pretrain_tokens", "finetune_tokens", "loss"))
         best = _fit_one(p, f, loss, start)
-        draws = np.array([_fit_one(p[i], f[i], loss[i], best)
-                          for i in (rng.integers(0, len(p), len(p)) for _ in range(resamples))])
+        draws = np.array(
+            [
+                _fit_one(p[i], f[i], loss[i], best)
+                for i in (rng.integers(0, len(p), len(p)) for _ in range(resamples))
+            ]
+        )
         tail = (1 - prob) / 2
         lower, upper = np.quantile(np.exp(draws), [tail, 1 - tail], axis=0)
         for j, param in enumerate(LAW.parameters):
-            rows.append({"distribution": name, "parameter": param, "estimate": float(np.exp(best[j])),
-                         "lower": lower[j], "upper": upper[j]})
+            rows.append(
+                {
+                    "distribution": name,
+                    "parameter": param,
+                    "estimate": float(np.exp(best[j])),
+                    "lower": lower[j],
+                    "upper": upper[j],
+                }
+            )
     return pd.DataFrame(rows)

@@ -33,8 +33,16 @@ def design(runs_per_distribution: int, seed: int = 0) -> pd.DataFrame:
     frames = []
     for d in range(N_DISTRIBUTIONS):
         pick = grid[rng.choice(len(grid), runs_per_distribution, replace=False)]
-        frames.append(pd.DataFrame({"distribution": f"d{d}", "pretrain_tokens": pick[:, 0],
-                                    "finetune_tokens": pick[:, 1], "loss": 2.0}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "distribution": f"d{d}",
+                    "pretrain_tokens": pick[:, 0],
+                    "finetune_tokens": pick[:, 1],
+                    "loss": 2.0,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -64,8 +72,10 @@ def fit_one(table: pd.DataFrame, seed: int, bootstrap_resamples: int) -> dict:
     warnings.simplefilter("ignore")
     fit = bs.fit(table, seed=seed, progress=False, warn=False)
     post = fit.idata.posterior.to_dataset()
-    out = {"draws": {k: post[k].stack(s=("chain", "draw")).transpose("s", ...).values for k in PARAMETERS},
-           "divergences": fit.diagnostics.divergences}
+    out = {
+        "draws": {k: post[k].stack(s=("chain", "draw")).transpose("s", ...).values for k in PARAMETERS},
+        "divergences": fit.diagnostics.divergences,
+    }
     if bootstrap_resamples:
         from baselines import least_squares_bootstrap
 
@@ -90,8 +100,10 @@ def summarise(name: str, params, results: list[dict]) -> None:
             ranks += list((draws < truth).mean(axis=0))
         hist = np.histogram(ranks, bins=10, range=(0, 1))[0]
         n = len(inside90)
-        print(f"| {key} | {np.mean(inside50):.3f} | {np.mean(inside90):.3f} | {np.sqrt(0.09 / n):.3f} "
-              f"| {' '.join(map(str, hist))} |")
+        print(
+            f"| {key} | {np.mean(inside50):.3f} | {np.mean(inside90):.3f} | {np.sqrt(0.09 / n):.3f} "
+            f"| {' '.join(map(str, hist))} |"
+        )
     if "bootstrap_G" in results[0]:
         covered = []
         for i, res in enumerate(results):
@@ -101,8 +113,10 @@ def summarise(name: str, params, results: list[dict]) -> None:
             covered += list((res["bootstrap_G"][:, 0] <= raw) & (raw <= res["bootstrap_G"][:, 1]))
         sd = np.sqrt(0.09 / len(covered))
         print(f"| G, least squares + bootstrap | | {np.mean(covered):.3f} | {sd:.3f} | |")
-    print(f"\ndivergent transitions per fit: median {np.median([r['divergences'] for r in results]):.0f}, "
-          f"max {max(r['divergences'] for r in results)}")
+    print(
+        f"\ndivergent transitions per fit: median {np.median([r['divergences'] for r in results]):.0f}, "
+        f"max {max(r['divergences'] for r in results)}"
+    )
 
 
 def main() -> None:
@@ -114,14 +128,18 @@ def main() -> None:
     args = parser.parse_args()
     from dask.distributed import Client, LocalCluster
 
-    client = Client(args.address) if args.address else Client(
-        LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True))
+    client = (
+        Client(args.address)
+        if args.address
+        else Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True))
+    )
     client.upload_file(str(__import__("pathlib").Path(__file__).with_name("baselines.py")))
     for name, runs in SETTINGS.items():
         start = time.perf_counter()
         params, tables = prior_datasets(runs, args.datasets, seed=runs)
-        futures = client.map(fit_one, tables, range(len(tables)),
-                             [args.bootstrap_resamples] * len(tables), pure=False)
+        futures = client.map(
+            fit_one, tables, range(len(tables)), [args.bootstrap_resamples] * len(tables), pure=False
+        )
         results = client.gather(futures)
         summarise(name, params, results)
         print(f"\n{time.perf_counter() - start:.0f} s for this setting")

@@ -34,8 +34,11 @@ def main() -> None:
         table = prediction_table(fit, test, kind="observation", prob=0.9)
         covered = ((table.loss >= table.loss_lower) & (table.loss <= table.loss_upper)).mean()
         error = np.median(np.abs(table.loss_median / table.loss - 1))
-        print(f"seed {seed}: 90% band coverage {covered:.2f}, median relative error {error:.4f}, "
-              f"{fit.diagnostics.divergences} divergences", flush=True)
+        print(
+            f"seed {seed}: 90% band coverage {covered:.2f}, median relative error {error:.4f}, "
+            f"{fit.diagnostics.divergences} divergences",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

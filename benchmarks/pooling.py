@@ -20,8 +20,11 @@ from bayes_scaling.simulate import DEFAULT_GRID, draw_truth, simulate_runs
 from bayes_scaling.spec import load_spec, spec_from_dict
 
 INDEPENDENT_BETA = {"pooling": "independent", "prior": {"dist": "Normal", "mu": -1.2, "sigma": 0.6}}
-HIERARCHICAL_BETA = {"pooling": "hierarchical", "mu": {"dist": "Normal", "mu": -1.2, "sigma": 0.6},
-                     "tau": {"dist": "HalfNormal", "sigma": 0.3}}
+HIERARCHICAL_BETA = {
+    "pooling": "hierarchical",
+    "mu": {"dist": "Normal", "mu": -1.2, "sigma": 0.6},
+    "tau": {"dist": "HalfNormal", "sigma": 0.3},
+}
 VARIANTS = {
     "all hierarchical, non-centred": {k: {"centred": False} for k in "EAG"} | {"beta": HIERARCHICAL_BETA},
     "E, A, beta, G centred": {k: {"centred": True} for k in "EAG"}
@@ -47,17 +50,28 @@ def main() -> None:
         start = time.perf_counter()
         compiled = nutpie.compile_pymc_model(build_model(spec, runs), backend="numba")
         compiled_at = time.perf_counter()
-        tree = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, cores=2, seed=1,
-                             progress_bar=False, adaptation=args.adaptation, target_accept=0.95)
+        tree = nutpie.sample(
+            compiled,
+            draws=1000,
+            tune=1000,
+            chains=4,
+            cores=2,
+            seed=1,
+            progress_bar=False,
+            adaptation=args.adaptation,
+            target_accept=0.95,
+        )
         sampled_at = time.perf_counter()
         stats = tree.sample_stats.to_dataset()
         post = tree.posterior.to_dataset()
         post = post[[v for v in post.data_vars if not v.endswith("_z")]]
         ess = {k: float(v.min()) for k, v in azs.ess(post).data_vars.items()}
         worst = min(ess, key=ess.get)
-        print(f"{name:<46} {compiled_at - start:8.1f} {sampled_at - compiled_at:7.1f} "
-              f"{float(stats['n_steps'].mean()):6.0f} {float(stats['depth'].mean()):6.1f} "
-              f"{int(stats['diverging'].sum()):4d}  {ess[worst]:.0f} ({worst})")
+        print(
+            f"{name:<46} {compiled_at - start:8.1f} {sampled_at - compiled_at:7.1f} "
+            f"{float(stats['n_steps'].mean()):6.0f} {float(stats['depth'].mean()):6.1f} "
+            f"{int(stats['diverging'].sum()):4d}  {ess[worst]:.0f} ({worst})"
+        )
 
 
 if __name__ == "__main__":

@@ -24,12 +24,14 @@ def main() -> None:
     warnings.simplefilter("ignore", bs.SamplingWarning)
     fit = bs.fit(bs.load_example(), progress=False)
     rng = np.random.default_rng(0)
-    actions = pd.DataFrame({
-        "action": [f"a{i}" for i in range(N_ACTIONS)],
-        "distribution": rng.choice(fit.distributions, N_ACTIONS),
-        "add_pretrain_tokens": 10 ** rng.uniform(9, 12, N_ACTIONS),
-        "add_finetune_tokens": 10 ** rng.uniform(5, 9, N_ACTIONS),
-    })
+    actions = pd.DataFrame(
+        {
+            "action": [f"a{i}" for i in range(N_ACTIONS)],
+            "distribution": rng.choice(fit.distributions, N_ACTIONS),
+            "add_pretrain_tokens": 10 ** rng.uniform(9, 12, N_ACTIONS),
+            "add_finetune_tokens": 10 ** rng.uniform(5, 9, N_ACTIONS),
+        }
+    )
     draws = fit.idata.posterior.sizes["chain"] * fit.idata.posterior.sizes["draw"]
 
     best = np.inf
@@ -50,10 +52,14 @@ def main() -> None:
     check = table.set_index("action").loc[actions.action, "expected_loss"].to_numpy()
     np.testing.assert_allclose(check, loop, rtol=1e-10)
 
-    print(f"rank_actions: {N_ACTIONS} actions x {draws} draws in {best * 1000:.0f} ms "
-          f"(best of 5, all statistics)")
-    print(f"per-action loop (expected loss only): {looped * 1000:.0f} ms; "
-          f"ratio loop / vectorised = {looped / best:.1f}x")
+    print(
+        f"rank_actions: {N_ACTIONS} actions x {draws} draws in {best * 1000:.0f} ms "
+        f"(best of 5, all statistics)"
+    )
+    print(
+        f"per-action loop (expected loss only): {looped * 1000:.0f} ms; "
+        f"ratio loop / vectorised = {looped / best:.1f}x"
+    )
 
 
 if __name__ == "__main__":

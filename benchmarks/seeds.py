@@ -25,8 +25,14 @@ def main() -> None:
         adaptation, target = setting.split(":")
         rows = []
         for seed in range(args.seeds):
-            d = bs.fit(runs, seed=seed, adaptation=adaptation, target_accept=float(target),
-                       progress=False, warn=False).diagnostics
+            d = bs.fit(
+                runs,
+                seed=seed,
+                adaptation=adaptation,
+                target_accept=float(target),
+                progress=False,
+                warn=False,
+            ).diagnostics
             rows.append(f"{d.divergences}/{d.max_rhat:.3f}/{d.min_ess_bulk:.0f}")
         print(f"{setting}: divergences/max r_hat/min bulk ESS by seed: {' '.join(rows)}", flush=True)
 

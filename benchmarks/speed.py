@@ -58,9 +58,16 @@ def measure(method: str, size: str) -> list[dict]:
             fit = bs.fit(runs, progress=False, warn=False, seed=seed)
             wall = time.perf_counter() - start
             d = fit.diagnostics
-            rows.append({"method": label, "wall": wall, "compile": d.compile_seconds,
-                         "ess": d.min_ess_bulk, "divergences": d.divergences,
-                         "steps": d.mean_steps_per_draw})
+            rows.append(
+                {
+                    "method": label,
+                    "wall": wall,
+                    "compile": d.compile_seconds,
+                    "ess": d.min_ess_bulk,
+                    "divergences": d.divergences,
+                    "steps": d.mean_steps_per_draw,
+                }
+            )
         return rows
     from baselines import handwritten_pymc, least_squares_bootstrap  # run from benchmarks/
 
@@ -69,16 +76,28 @@ def measure(method: str, size: str) -> list[dict]:
         tree = handwritten_pymc(runs)
         wall = time.perf_counter() - start
         stats = tree.sample_stats.to_dataset()
-        return [{"method": "(b) hand-written PyMC", "wall": wall, "compile": None,
-                 "ess": min_ess(tree.posterior.to_dataset()),
-                 "divergences": int(stats["diverging"].sum()), "steps": float(stats["n_steps"].mean())}]
+        return [
+            {
+                "method": "(b) hand-written PyMC",
+                "wall": wall,
+                "compile": None,
+                "ess": min_ess(tree.posterior.to_dataset()),
+                "divergences": int(stats["diverging"].sum()),
+                "steps": float(stats["n_steps"].mean()),
+            }
+        ]
     least_squares_bootstrap(runs)
     return [{"method": "(c) least squares + 1000 bootstrap", "wall": time.perf_counter() - start}]
 
 
 def in_fresh_process(method: str, size: str) -> list[dict]:
-    done = subprocess.run([sys.executable, __file__, "--measure", method, "--size", size],
-                          cwd=HERE, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, __file__, "--measure", method, "--size", size],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"measuring {method} at {size} failed:\n{done.stderr[-3000:]}")
@@ -89,17 +108,24 @@ def row(size: str, n_runs, r: dict) -> str:
     if "ess" not in r:
         return f"| {size} | {n_runs} | {r['method']} | {r['wall']:.1f} | | n/a | n/a | n/a | n/a |"
     compile_s = "" if r["compile"] is None else f"{r['compile']:.1f}"
-    return (f"| {size} | {n_runs} | {r['method']} | {r['wall']:.1f} | {compile_s} | {r['ess']:.0f} | "
-            f"{r['ess'] / r['wall']:.1f} | {r['divergences']} | {r['steps']:.0f} |")
+    return (
+        f"| {size} | {n_runs} | {r['method']} | {r['wall']:.1f} | {compile_s} | {r['ess']:.0f} | "
+        f"{r['ess'] / r['wall']:.1f} | {r['divergences']} | {r['steps']:.0f} |"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", nargs="+", default=["example", "4", "16", "64", "256"])
-    parser.add_argument("--skip-handwritten", nargs="*", default=[],
-                        help="sizes where the hand-written model is not run (too slow)")
-    parser.add_argument("--skip-bootstrap", nargs="*", default=[],
-                        help="sizes where the bootstrap is not run (too slow)")
+    parser.add_argument(
+        "--skip-handwritten",
+        nargs="*",
+        default=[],
+        help="sizes where the hand-written model is not run (too slow)",
+    )
+    parser.add_argument(
+        "--skip-bootstrap", nargs="*", default=[], help="sizes where the bootstrap is not run (too slow)"
+    )
     parser.add_argument("--methods", nargs="+", default=["a", "b", "c"], choices=["a", "b", "c"])
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
@@ -111,8 +137,10 @@ def main() -> None:
             print(json.dumps(r), flush=True)
         return
 
-    print("| data | runs | method | wall s | of which compiling | min bulk ESS | min ESS/s "
-          "| divergences | steps/draw |")
+    print(
+        "| data | runs | method | wall s | of which compiling | min bulk ESS | min ESS/s "
+        "| divergences | steps/draw |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in args.sizes:
         n_runs = len(data_for(size))

@@ -19,22 +19,23 @@ def recovery_truth() -> pd.DataFrame:
     n = 8
     gaps = np.geomspace(1.0, 100.0, n)
     order = np.random.default_rng(3).permutation(n)  # gap size unrelated to data richness
-    return pd.DataFrame({
-        "distribution": [f"d{i}" for i in range(n)],
-        "E": np.linspace(1.5, 2.2, n),
-        "A": np.full(n, 1.0e4),
-        "alpha": 0.3,
-        "beta": np.linspace(0.32, 0.38, n),
-        "G": gaps[order],
-        "runs": [36 if i % 2 == 0 else 12 for i in range(n)],
-    })
+    return pd.DataFrame(
+        {
+            "distribution": [f"d{i}" for i in range(n)],
+            "E": np.linspace(1.5, 2.2, n),
+            "A": np.full(n, 1.0e4),
+            "alpha": 0.3,
+            "beta": np.linspace(0.32, 0.38, n),
+            "G": gaps[order],
+            "runs": [36 if i % 2 == 0 else 12 for i in range(n)],
+        }
+    )
 
 
 @pytest.fixture(scope="session")
 def recovery_runs(recovery_truth) -> pd.DataFrame:
     counts = dict(zip(recovery_truth.distribution, recovery_truth.runs, strict=True))
-    return simulate_runs(recovery_truth, DEFAULT_GRID, runs_per_distribution=counts,
-                         noise=0.01, seed=5)
+    return simulate_runs(recovery_truth, DEFAULT_GRID, runs_per_distribution=counts, noise=0.01, seed=5)
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +49,14 @@ def example_fit() -> bs.Fit:
     return bs.fit(bs.load_example(), progress=False)
 
 
-def point_fit(truth: pd.DataFrame, *, draws: int = 100, jitter: float = 0.0, seed: int = 0,
-              state: tuple[float, float] = (1e10, 1e6)) -> bs.Fit:
+def point_fit(
+    truth: pd.DataFrame,
+    *,
+    draws: int = 100,
+    jitter: float = 0.0,
+    seed: int = 0,
+    state: tuple[float, float] = (1e10, 1e6),
+) -> bs.Fit:
     """A Fit whose posterior is the given raw-unit parameters (plus optional log-normal
     jitter per draw): decisions can then be checked against the deterministic law."""
     import xarray as xr
@@ -69,13 +76,19 @@ def point_fit(truth: pd.DataFrame, *, draws: int = 100, jitter: float = 0.0, see
         else:
             post[name] = (("chain", "draw", "distribution"), values)
     post["sigma"] = (("chain", "draw"), np.full((1, draws), 0.01))
-    runs = pd.DataFrame({"distribution": names, "pretrain_tokens": state[0],
-                         "finetune_tokens": state[1], "loss": 2.0})
-    tree = xr.DataTree.from_dict({
-        "posterior": xr.Dataset(post, coords={"distribution": names}),
-        "runs": xr.Dataset.from_dataframe(runs.rename_axis("run")),
-    })
+    runs = pd.DataFrame(
+        {"distribution": names, "pretrain_tokens": state[0], "finetune_tokens": state[1], "loss": 2.0}
+    )
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset(post, coords={"distribution": names}),
+            "runs": xr.Dataset.from_dataframe(runs.rename_axis("run")),
+        }
+    )
     # log_refs of 0: normalised units are raw units
-    return bs.Fit(idata=tree, spec=spec,
-                  normalisation=Normalisation({"pretrain_tokens": 0.0, "finetune_tokens": 0.0}),
-                  distributions=tuple(names))
+    return bs.Fit(
+        idata=tree,
+        spec=spec,
+        normalisation=Normalisation({"pretrain_tokens": 0.0, "finetune_tokens": 0.0}),
+        distributions=tuple(names),
+    )

@@ -36,8 +36,14 @@ def test_demo_writes_tables_and_plot(tmp_path, capsys):
 
 
 def _bad_csvs(tmp_path):
-    good = pd.DataFrame({"distribution": ["a"] * 3, "pretrain_tokens": [1e8, 1e9, 1e10],
-                         "finetune_tokens": [1e5, 1e6, 1e7], "loss": [3.0, 2.5, 2.0]})
+    good = pd.DataFrame(
+        {
+            "distribution": ["a"] * 3,
+            "pretrain_tokens": [1e8, 1e9, 1e10],
+            "finetune_tokens": [1e5, 1e6, 1e7],
+            "loss": [3.0, 2.5, 2.0],
+        }
+    )
     cases = {
         "missing": (good.drop(columns="loss"), "missing column 'loss'"),
         "nan": (good.assign(loss=[3.0, None, 2.0]), "row 2: column 'loss' is missing (NaN)"),
@@ -68,8 +74,10 @@ def test_unknown_model_is_a_clear_error(recovery_runs, tmp_path, capsys):
     runs = tmp_path / "runs.csv"
     recovery_runs.to_csv(runs, index=False)
     assert main(["fit", str(runs), "--output", str(tmp_path / "f.nc"), "--model", "nope"]) == 2
-    assert "unknown model 'nope'; shipped models are: chinchilla, effective_data, rectified, " \
+    assert (
+        "unknown model 'nope'; shipped models are: chinchilla, effective_data, rectified, "
         "transfer_gap" in capsys.readouterr().err
+    )
     assert not (tmp_path / "f.nc").exists()
 
 
@@ -90,15 +98,22 @@ def test_usage_errors_exit_2(argv, capsys):
 def test_predict_prints_the_grid_with_loss_bands(example_fit, tmp_path, capsys):
     fit_path = example_fit.save(tmp_path / "fit.nc")
     grid = tmp_path / "grid.csv"
-    pd.DataFrame({"distribution": ["code", "math"], "pretrain_tokens": [1e12, 1e12],
-                  "finetune_tokens": [1e6, 1e7], "note": ["x", "y"]}).to_csv(grid, index=False)
+    pd.DataFrame(
+        {
+            "distribution": ["code", "math"],
+            "pretrain_tokens": [1e12, 1e12],
+            "finetune_tokens": [1e6, 1e7],
+            "note": ["x", "y"],
+        }
+    ).to_csv(grid, index=False)
     assert main(["predict", str(fit_path), str(grid), "--csv"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(table.columns)[:4] == ["distribution", "pretrain_tokens", "finetune_tokens", "note"]
     assert {"loss_mean", "loss_median", "loss_lower", "loss_upper"} <= set(table.columns)
     assert (table.loss_lower < table.loss_median).all()
-    pd.DataFrame({"distribution": ["new"], "pretrain_tokens": [1e9],
-                  "finetune_tokens": [1e6]}).to_csv(grid, index=False)
+    pd.DataFrame({"distribution": ["new"], "pretrain_tokens": [1e9], "finetune_tokens": [1e6]}).to_csv(
+        grid, index=False
+    )
     assert main(["predict", str(fit_path), str(grid)]) == 2
     assert "not in the fit" in capsys.readouterr().err
     assert main(["predict", str(fit_path), str(grid), "--new-distribution", "--observations"]) == 0
@@ -107,26 +122,77 @@ def test_predict_prints_the_grid_with_loss_bands(example_fit, tmp_path, capsys):
 def test_rank_and_allocate_from_the_command_line(example_fit, tmp_path, capsys):
     fit_path = example_fit.save(tmp_path / "fit.nc")
     actions = tmp_path / "actions.csv"
-    pd.DataFrame({"action": ["more_pretraining", "more_poetry_data"],
-                  "distribution": ["poetry", "poetry"],
-                  "add_pretrain_tokens": [9e11, 0.0], "add_finetune_tokens": [0.0, 9e8]}
-                 ).to_csv(actions, index=False)
-    argv = ["rank", str(fit_path), str(actions), "--pretrain-price", "1e-9",
-            "--finetune-price", "1e-6", "--csv"]
+    pd.DataFrame(
+        {
+            "action": ["more_pretraining", "more_poetry_data"],
+            "distribution": ["poetry", "poetry"],
+            "add_pretrain_tokens": [9e11, 0.0],
+            "add_finetune_tokens": [0.0, 9e8],
+        }
+    ).to_csv(actions, index=False)
+    argv = [
+        "rank",
+        str(fit_path),
+        str(actions),
+        "--pretrain-price",
+        "1e-9",
+        "--finetune-price",
+        "1e-6",
+        "--csv",
+    ]
     assert main(argv) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert {"action", "expected_loss", "loss_q", "reduction_per_cost", "p_best",
-            "expected_regret", "add_pretrain_tokens"} <= set(table.columns)
+    assert {
+        "action",
+        "expected_loss",
+        "loss_q",
+        "reduction_per_cost",
+        "p_best",
+        "expected_regret",
+        "add_pretrain_tokens",
+    } <= set(table.columns)
     assert table.action[0] == "more_poetry_data"  # the largest gap: fine-tuning data first
     assert main(argv[:3] + ["--csv"]) == 2
     assert "no 'cost' column" in capsys.readouterr().err
 
     plot = tmp_path / "frontier.png"
-    assert main(["allocate", str(fit_path), "--distribution", "code", "--budget", "1000",
-                 "--pretrain-price", "1e-10", "--finetune-price", "1e-6", "--plot", str(plot)]) == 0
+    assert (
+        main(
+            [
+                "allocate",
+                str(fit_path),
+                "--distribution",
+                "code",
+                "--budget",
+                "1000",
+                "--pretrain-price",
+                "1e-10",
+                "--finetune-price",
+                "1e-6",
+                "--plot",
+                str(plot),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "on fine-tuning data" in out and "expected value of perfect information" in out
     assert plot.stat().st_size > 0
-    assert main(["allocate", str(fit_path), "--distribution", "mars", "--budget", "1",
-                 "--pretrain-price", "1", "--finetune-price", "1"]) == 2
+    assert (
+        main(
+            [
+                "allocate",
+                str(fit_path),
+                "--distribution",
+                "mars",
+                "--budget",
+                "1",
+                "--pretrain-price",
+                "1",
+                "--finetune-price",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "'mars'" in capsys.readouterr().err

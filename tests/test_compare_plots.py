@@ -17,8 +17,7 @@ from bayes_scaling.cli import main
 @pytest.fixture(scope="module")
 def rival_fits(recovery_runs, recovery_fit):
     """The true law and a wrong one (rectified ignores pre-training) on the same runs."""
-    return {"transfer_gap": recovery_fit,
-            "rectified": bs.fit(recovery_runs, "rectified", warn=False, **FAST)}
+    return {"transfer_gap": recovery_fit, "rectified": bs.fit(recovery_runs, "rectified", warn=False, **FAST)}
 
 
 def test_loo_picks_the_true_law(rival_fits):
@@ -54,10 +53,12 @@ def test_plots_return_figures_and_save(example_fit, tmp_path, capsys):
     fig = bs.ppc_plot(example_fit)
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(t.startswith("outside the band") for t in texts), texts
-    assert main(["plot", str(example_fit.save(tmp_path / "fit.nc")), "--output",
-                 str(tmp_path / "figs")]) == 0
-    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == \
-        ["curves.png", "gap_forest.png", "ppc.png"]
+    assert main(["plot", str(example_fit.save(tmp_path / "fit.nc")), "--output", str(tmp_path / "figs")]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
+        "curves.png",
+        "gap_forest.png",
+        "ppc.png",
+    ]
 
 
 def test_prior_predictive_puts_its_mass_on_plausible_losses(recovery_runs):

@@ -10,13 +10,15 @@ from bayes_scaling import BayesScalingError, RunsValidationError, validate_runs
 
 
 def table(**changes) -> pd.DataFrame:
-    base = pd.DataFrame({
-        "distribution": ["a", "a", "a", "b", "b", "b"],
-        "pretrain_tokens": [1e8, 1e9, 1e10, 1e8, 1e9, 1e10],
-        "finetune_tokens": [1e5, 1e6, 1e7, 1e5, 1e6, 1e7],
-        "loss": [3.0, 2.5, 2.1, 3.2, 2.7, 2.2],
-        "seed": [1, 2, 3, 4, 5, 6],
-    })
+    base = pd.DataFrame(
+        {
+            "distribution": ["a", "a", "a", "b", "b", "b"],
+            "pretrain_tokens": [1e8, 1e9, 1e10, 1e8, 1e9, 1e10],
+            "finetune_tokens": [1e5, 1e6, 1e7, 1e5, 1e6, 1e7],
+            "loss": [3.0, 2.5, 2.1, 3.2, 2.7, 2.2],
+            "seed": [1, 2, 3, 4, 5, 6],
+        }
+    )
     for column, (row, value) in changes.items():
         base.loc[row, column] = value
     return base
@@ -35,8 +37,9 @@ def test_missing_column_names_the_column_and_the_mapping():
 
 
 def test_column_mapping_renames_first():
-    runs = validate_runs(table().rename(columns={"finetune_tokens": "D_ft"}),
-                         columns={"D_ft": "finetune_tokens"})
+    runs = validate_runs(
+        table().rename(columns={"finetune_tokens": "D_ft"}), columns={"D_ft": "finetune_tokens"}
+    )
     assert runs.n_runs == 6
 
 

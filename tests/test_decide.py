@@ -11,21 +11,28 @@ import bayes_scaling as bs
 from bayes_scaling.decide import allocate, experiment_value, rank_actions
 from bayes_scaling.simulate import law_loss
 
-TRUTH = pd.DataFrame({
-    "distribution": ["small_gap", "large_gap"],
-    "E": [1.5, 1.8], "A": [1.0e4, 1.0e4], "alpha": [0.3, 0.3], "beta": [0.35, 0.35],
-    "G": [0.01, 300.0],
-})
+TRUTH = pd.DataFrame(
+    {
+        "distribution": ["small_gap", "large_gap"],
+        "E": [1.5, 1.8],
+        "A": [1.0e4, 1.0e4],
+        "alpha": [0.3, 0.3],
+        "beta": [0.35, 0.35],
+        "G": [0.01, 300.0],
+    }
+)
 STATE = (1e10, 1e6)
 
 
 def actions_for(distribution: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "action": ["pretrain_10x", "finetune_10x"],
-        "distribution": distribution,
-        "add_pretrain_tokens": [9 * STATE[0], 0.0],
-        "add_finetune_tokens": [0.0, 9 * STATE[1]],
-    })
+    return pd.DataFrame(
+        {
+            "action": ["pretrain_10x", "finetune_10x"],
+            "distribution": distribution,
+            "add_pretrain_tokens": [9 * STATE[0], 0.0],
+            "add_finetune_tokens": [0.0, 9 * STATE[1]],
+        }
+    )
 
 
 def test_large_gap_ranks_fine_tuning_first():
@@ -38,8 +45,9 @@ def test_large_gap_ranks_fine_tuning_first():
 def test_no_gap_and_cheap_pretraining_ranks_pretraining_first():
     fit = point_fit(TRUTH, jitter=0.05)
     # per unit cost: pre-training 1e5x cheaper per token than fine-tuning
-    table = rank_actions(fit, actions_for("small_gap"), pretrain_price=1e-8, finetune_price=1e-3,
-                         sort_by="reduction_per_cost")
+    table = rank_actions(
+        fit, actions_for("small_gap"), pretrain_price=1e-8, finetune_price=1e-3, sort_by="reduction_per_cost"
+    )
     assert table.action[0] == "pretrain_10x"
 
 
@@ -50,21 +58,32 @@ def test_point_posterior_ranks_as_the_deterministic_law():
     actions["add_finetune_tokens"] = [0.0, 1e6, 0.0, 3e6]
     table = rank_actions(fit, actions, pretrain_price=1e-6, finetune_price=1e-3)
     params = TRUTH.set_index("distribution").loc[table.distribution]
-    after = law_loss("transfer_gap", {"pretrain_tokens": STATE[0] + table.add_pretrain_tokens,
-                                      "finetune_tokens": STATE[1] + table.add_finetune_tokens},
-                     {k: params[k].to_numpy() for k in ("E", "A", "alpha", "beta", "G")})
+    after = law_loss(
+        "transfer_gap",
+        {
+            "pretrain_tokens": STATE[0] + table.add_pretrain_tokens,
+            "finetune_tokens": STATE[1] + table.add_finetune_tokens,
+        },
+        {k: params[k].to_numpy() for k in ("E", "A", "alpha", "beta", "G")},
+    )
     np.testing.assert_allclose(table.expected_loss, after, rtol=1e-10)
     assert set(table.p_best) == {0.0, 1.0}
     np.testing.assert_allclose(table.loss_q, table.expected_loss)
 
 
 def test_evpi_is_zero_when_draws_agree_and_positive_when_they_disagree():
-    agreed = allocate(point_fit(TRUTH), budget=10.0, pretrain_price=1e-9, finetune_price=1e-5,
-                      distributions=["large_gap"])
+    agreed = allocate(
+        point_fit(TRUTH), budget=10.0, pretrain_price=1e-9, finetune_price=1e-5, distributions=["large_gap"]
+    )
     assert agreed.evpi == pytest.approx(0.0, abs=1e-12)
     assert np.all(agreed.draw_optima == agreed.draw_optima[0])
-    unsure = allocate(point_fit(TRUTH, jitter=0.6, draws=400), budget=10.0, pretrain_price=1e-9,
-                      finetune_price=1e-5, distributions=["large_gap"])
+    unsure = allocate(
+        point_fit(TRUTH, jitter=0.6, draws=400),
+        budget=10.0,
+        pretrain_price=1e-9,
+        finetune_price=1e-5,
+        distributions=["large_gap"],
+    )
     assert unsure.evpi > 1e-4
     assert unsure.draw_optima.std() > 0
 
@@ -86,9 +105,15 @@ def test_allocation_across_distributions_spends_where_the_gap_is():
 
 def test_fragile_decision_is_flagged():
     fit = point_fit(TRUTH, jitter=0.5, draws=400)
-    actions = pd.DataFrame({"action": ["a", "b"], "distribution": "small_gap",
-                            "add_pretrain_tokens": [0.0, 0.0], "add_finetune_tokens": [1e6, 1e6 + 1],
-                            "cost": [1.0, 1.0]})
+    actions = pd.DataFrame(
+        {
+            "action": ["a", "b"],
+            "distribution": "small_gap",
+            "add_pretrain_tokens": [0.0, 0.0],
+            "add_finetune_tokens": [1e6, 1e6 + 1],
+            "cost": [1.0, 1.0],
+        }
+    )
     table = rank_actions(fit, actions)
     assert table.attrs["note"] == ""  # b always adds one more token: never fragile
     # on the small gap, 10x pre-training and 4.5x fine-tuning lower the loss about equally
@@ -107,8 +132,9 @@ def test_fragile_decision_is_flagged():
 )
 def test_bad_actions_are_clear_errors(change, message):
     with pytest.raises(bs.RunsValidationError, match=message):
-        rank_actions(point_fit(TRUTH), change(actions_for("large_gap")), pretrain_price=1.0,
-                     finetune_price=1.0)
+        rank_actions(
+            point_fit(TRUTH), change(actions_for("large_gap")), pretrain_price=1.0, finetune_price=1.0
+        )
 
 
 def test_missing_costs_are_a_clear_error():
@@ -121,11 +147,13 @@ def test_experiment_value_prefers_informative_runs(recovery_fit):
     the loss is E + G f^-beta) tells more about G than one deep inside dense data."""
     runs = recovery_fit.runs
     poor = runs.distribution.value_counts().idxmin()
-    candidates = pd.DataFrame({
-        "distribution": [poor, poor],
-        "pretrain_tokens": [1e12, 1e8],
-        "finetune_tokens": [1e4, 1e8],
-    })
+    candidates = pd.DataFrame(
+        {
+            "distribution": [poor, poor],
+            "pretrain_tokens": [1e12, 1e8],
+            "finetune_tokens": [1e4, 1e8],
+        }
+    )
     table = experiment_value(recovery_fit, candidates, simulations=100)
     assert (table.sd_after <= table.sd_now + 1e-9).all()
     assert table.pretrain_tokens[0] == 1e12  # the informative candidate ranks first

@@ -60,8 +60,12 @@ def test_stored_log_likelihood_is_the_models(example_fit):
     runs = bs.validate_runs(example_fit.runs)
     model = build_model(example_fit.spec, runs, example_fit.normalisation)
     posterior = example_fit.idata.posterior.to_dataset().isel(draw=slice(0, 20))
-    expected = pm.compute_log_likelihood(xr.DataTree.from_dict({"posterior": posterior}), model=model,
-                                         extend_inferencedata=False, progressbar=False)["log_loss"]
+    expected = pm.compute_log_likelihood(
+        xr.DataTree.from_dict({"posterior": posterior}),
+        model=model,
+        extend_inferencedata=False,
+        progressbar=False,
+    )["log_loss"]
     ours = example_fit.idata.log_likelihood["log_loss"].isel(draw=slice(0, 20))
     assert ours.dims == expected.dims
     # atol: the stored E, A, G are exp(log value) from numba with fastmath
@@ -69,8 +73,9 @@ def test_stored_log_likelihood_is_the_models(example_fit):
 
 
 def test_low_rank_adaptation_is_available_and_recorded(recovery_runs):
-    fit = bs.fit(recovery_runs, draws=20, tune=20, chains=2, progress=False, warn=False,
-                 adaptation="low_rank")
+    fit = bs.fit(
+        recovery_runs, draws=20, tune=20, chains=2, progress=False, warn=False, adaptation="low_rank"
+    )
     assert fit.diagnostics.adaptation == "low_rank"
     with pytest.raises(bs.BayesScalingError, match="unknown adaptation 'dense'; use one of diag"):
         bs.fit(recovery_runs, adaptation="dense")
@@ -82,8 +87,11 @@ def test_raw_units_reproduce_the_normalised_law(example_fit):
     norm = example_fit.parameters("normalised").isel(chain=0, draw=slice(0, 5))
     raw = example_fit.parameters("raw").isel(chain=0, draw=slice(0, 5))
     p, f = 3.0e9, 2.0e6
-    a = law.log_loss(np.log(p) - refs["pretrain_tokens"], np.log(f) - refs["finetune_tokens"],
-                     **{k: norm[k] for k in law.parameters})
+    a = law.log_loss(
+        np.log(p) - refs["pretrain_tokens"],
+        np.log(f) - refs["finetune_tokens"],
+        **{k: norm[k] for k in law.parameters},
+    )
     b = law.log_loss(np.log(p), np.log(f), **{k: raw[k] for k in law.parameters})
     np.testing.assert_allclose(a, b, rtol=1e-10)
 
@@ -117,8 +125,9 @@ def test_fit_keeps_what_loo_and_prediction_need(example_fit):
 
 
 def test_pymc_sampler_is_an_option(recovery_runs):
-    fit = bs.fit(recovery_runs, sampler="pymc", draws=30, tune=30, chains=1, seed=1,
-                 progress=False, warn=False)
+    fit = bs.fit(
+        recovery_runs, sampler="pymc", draws=30, tune=30, chains=1, seed=1, progress=False, warn=False
+    )
     assert fit.idata.posterior["G"].shape == (1, 30, 8)
 
 

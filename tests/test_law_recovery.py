@@ -13,24 +13,49 @@ from bayes_scaling.simulate import simulate_runs
 
 CASES = {
     "chinchilla": (
-        pd.DataFrame({"distribution": ["web", "books", "code"], "E": [1.7, 1.9, 1.1],
-                      "A": [400.0, 500.0, 300.0], "alpha": 0.34, "B": [410.0, 600.0, 300.0],
-                      "beta": 0.28}),
+        pd.DataFrame(
+            {
+                "distribution": ["web", "books", "code"],
+                "E": [1.7, 1.9, 1.1],
+                "A": [400.0, 500.0, 300.0],
+                "alpha": 0.34,
+                "B": [410.0, 600.0, 300.0],
+                "beta": 0.28,
+            }
+        ),
         {"params": np.geomspace(1e7, 1e10, 6), "pretrain_tokens": np.geomspace(1e8, 1e11, 6)},
     ),
     "rectified": (
-        pd.DataFrame({"distribution": ["m1", "m2", "m3", "m4"], "E": [1.2, 1.5, 1.0, 1.4],
-                      "B": [40.0, 80.0, 20.0, 60.0], "D_l": [5.0, 50.0, 2.0, 20.0],
-                      "beta": [0.3, 0.35, 0.3, 0.32]}),
+        pd.DataFrame(
+            {
+                "distribution": ["m1", "m2", "m3", "m4"],
+                "E": [1.2, 1.5, 1.0, 1.4],
+                "B": [40.0, 80.0, 20.0, 60.0],
+                "D_l": [5.0, 50.0, 2.0, 20.0],
+                "beta": [0.3, 0.35, 0.3, 0.32],
+            }
+        ),
         {"finetune_tokens": np.geomspace(1e3, 1e8, 14)},
     ),
     "effective_data": (
         # text -> code, with the paper's python values (k 1.9e4, a 0.18, b 0.38) for python
-        pd.DataFrame({"distribution": ["python", "java", "go", "rust"], "N_c": 8.8e13,
-                      "D_c": [5.4e13, 3.0e13, 4.0e13, 6.0e13], "a_N": 0.076, "a_D": 0.095,
-                      "k": [1.9e4, 5.0e3, 1.0e4, 3.0e3], "a": 0.18, "b": 0.38}),
-        {"params": np.geomspace(1e6, 1e9, 5), "finetune_tokens": np.geomspace(1e5, 1e9, 6),
-         "pretrain_tokens": [0.0, 1e11]},
+        pd.DataFrame(
+            {
+                "distribution": ["python", "java", "go", "rust"],
+                "N_c": 8.8e13,
+                "D_c": [5.4e13, 3.0e13, 4.0e13, 6.0e13],
+                "a_N": 0.076,
+                "a_D": 0.095,
+                "k": [1.9e4, 5.0e3, 1.0e4, 3.0e3],
+                "a": 0.18,
+                "b": 0.38,
+            }
+        ),
+        {
+            "params": np.geomspace(1e6, 1e9, 5),
+            "finetune_tokens": np.geomspace(1e5, 1e9, 6),
+            "pretrain_tokens": [0.0, 1e11],
+        },
     ),
 }
 

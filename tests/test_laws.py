@@ -15,8 +15,9 @@ PARAMS = {"E": 1.7, "A": 1.0e4, "alpha": 0.3, "beta": 0.35, "G": 20.0}
 def test_transfer_gap_matches_the_formula_as_written():
     p, f = np.array([1e8, 1e10]), np.array([1e5, 1e7])
     expected = 1.7 + (1.0e4 * p**-0.3 + 20.0) * f**-0.35
-    np.testing.assert_allclose(law_loss("transfer_gap", {"pretrain_tokens": p,
-                                                         "finetune_tokens": f}, PARAMS), expected)
+    np.testing.assert_allclose(
+        law_loss("transfer_gap", {"pretrain_tokens": p, "finetune_tokens": f}, PARAMS), expected
+    )
 
 
 def test_numpy_and_pytensor_give_the_same_log_loss():

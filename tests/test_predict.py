@@ -35,16 +35,14 @@ def test_expected_curve_is_narrower_than_new_observations(split):
     _, fit, test = split
     expected = prediction_table(fit, test.head(20), kind="expected")
     observed = prediction_table(fit, test.head(20), kind="observation")
-    assert ((expected.loss_upper - expected.loss_lower)
-            < (observed.loss_upper - observed.loss_lower)).all()
+    assert ((expected.loss_upper - expected.loss_lower) < (observed.loss_upper - observed.loss_lower)).all()
 
 
 def test_new_distribution_is_wider_and_covers_held_out_truth(recovery_runs, recovery_truth):
     held = "d2"
     fit = bs.fit(recovery_runs[recovery_runs.distribution != held], warn=False, **FAST)
     runs = recovery_runs[recovery_runs.distribution == held]
-    new = prediction_table(fit, runs.drop(columns="distribution"), new_distribution=True,
-                           kind="observation")
+    new = prediction_table(fit, runs.drop(columns="distribution"), new_distribution=True, kind="observation")
     covered = (new.loss >= new.loss_lower) & (new.loss <= new.loss_upper)
     assert covered.mean() >= 0.9
     known = prediction_table(fit, runs.assign(distribution="d0"), kind="observation")
@@ -52,13 +50,14 @@ def test_new_distribution_is_wider_and_covers_held_out_truth(recovery_runs, reco
 
 
 def test_loss_floor_and_exchange_rate_match_the_law(example_fit):
-    grid = pd.DataFrame({"distribution": ["code", "poetry"], "pretrain_tokens": [1e10, 1e10],
-                         "finetune_tokens": [1e6, 1e6]})
+    grid = pd.DataFrame(
+        {"distribution": ["code", "poetry"], "pretrain_tokens": [1e10, 1e10], "finetune_tokens": [1e6, 1e6]}
+    )
     table = derived_table(example_fit, grid, prob=0.9)
     params = example_fit.parameters("raw").median(("chain", "draw"))
     for row in table.itertuples():
         p = params.sel(distribution=row.distribution)
-        floor = p.E + p.G * row.finetune_tokens ** -p.beta
+        floor = p.E + p.G * row.finetune_tokens**-p.beta
         assert row.loss_floor_lower < float(floor) < row.loss_floor_upper
         assert row.exchange_rate_median > 0
     # a large gap makes fine-tuning tokens worth more pre-training tokens
@@ -69,16 +68,14 @@ def test_loss_floor_and_exchange_rate_match_the_law(example_fit):
 
 
 def test_prediction_draws_are_labelled_and_reproducible(example_fit):
-    grid = pd.DataFrame({"distribution": ["code"], "pretrain_tokens": [1e12],
-                         "finetune_tokens": [1e9]})
+    grid = pd.DataFrame({"distribution": ["code"], "pretrain_tokens": [1e12], "finetune_tokens": [1e9]})
     first = predict(example_fit, grid, seed=3)
     assert first["loss"].dims == ("sample", "point") and first.sizes["sample"] == 4000
     np.testing.assert_array_equal(first["loss_observed"], predict(example_fit, grid, seed=3)["loss_observed"])
 
 
 def test_unknown_distribution_without_new_is_a_clear_error(example_fit):
-    grid = pd.DataFrame({"distribution": ["klingon"], "pretrain_tokens": [1e9],
-                         "finetune_tokens": [1e6]})
+    grid = pd.DataFrame({"distribution": ["klingon"], "pretrain_tokens": [1e9], "finetune_tokens": [1e6]})
     with pytest.raises(bs.RunsValidationError, match="'klingon' not in the fit.*new distribution"):
         prediction_table(example_fit, grid)
     with pytest.raises(bs.RunsValidationError, match="'finetune_tokens' must be a finite number > 0"):

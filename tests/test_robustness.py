@@ -26,8 +26,9 @@ cells = st.one_of(
 def malformed_tables(draw) -> pd.DataFrame:
     """Tables in the run schema's shape with arbitrary cells, dropped or renamed columns."""
     n = draw(st.integers(0, 8))
-    columns = draw(st.lists(st.sampled_from(COLUMNS + ["extra", "Loss"]), min_size=0, max_size=6,
-                            unique=True))
+    columns = draw(
+        st.lists(st.sampled_from(COLUMNS + ["extra", "Loss"]), min_size=0, max_size=6, unique=True)
+    )
     return pd.DataFrame({c: draw(st.lists(cells, min_size=n, max_size=n)) for c in columns})
 
 
@@ -70,14 +71,28 @@ def extreme_truth(scale: str) -> tuple[pd.DataFrame, dict]:
     """Six distributions at very small or very large token counts and losses."""
     names = [f"d{i}" for i in range(6)]
     if scale == "tiny":  # 1e3-1e6 tokens, losses about 0.05-0.4
-        truth = pd.DataFrame({"distribution": names, "E": np.linspace(0.04, 0.07, 6),
-                              "A": np.geomspace(0.5, 8.0, 6), "alpha": 0.3, "beta": 0.3,
-                              "G": np.geomspace(0.05, 2.0, 6)[::-1]})
+        truth = pd.DataFrame(
+            {
+                "distribution": names,
+                "E": np.linspace(0.04, 0.07, 6),
+                "A": np.geomspace(0.5, 8.0, 6),
+                "alpha": 0.3,
+                "beta": 0.3,
+                "G": np.geomspace(0.05, 2.0, 6)[::-1],
+            }
+        )
         low, high = 1e3, 1e6
     else:  # 1e11-1e14 tokens, losses about 8-20
-        truth = pd.DataFrame({"distribution": names, "E": np.linspace(8.0, 12.0, 6),
-                              "A": np.geomspace(1e5, 1.6e6, 6), "alpha": 0.3, "beta": 0.3,
-                              "G": np.geomspace(300.0, 1e4, 6)[::-1]})
+        truth = pd.DataFrame(
+            {
+                "distribution": names,
+                "E": np.linspace(8.0, 12.0, 6),
+                "A": np.geomspace(1e5, 1.6e6, 6),
+                "alpha": 0.3,
+                "beta": 0.3,
+                "G": np.geomspace(300.0, 1e4, 6)[::-1],
+            }
+        )
         low, high = 1e11, 1e14
     grid = {"pretrain_tokens": np.geomspace(low, high, 5), "finetune_tokens": np.geomspace(low, high, 5)}
     return truth, grid

@@ -22,18 +22,33 @@ def test_experiment_value_agrees_with_refitting(recovery_runs, recovery_truth):
     warnings.simplefilter("ignore", bs.SamplingWarning)
     fit = bs.fit(recovery_runs, draws=1000, tune=1000, seed=1, progress=False)
     poor = recovery_runs.distribution.value_counts().idxmin()
-    candidates = pd.DataFrame({"distribution": poor, "pretrain_tokens": [1e12, 1e8, 1e10],
-                               "finetune_tokens": [1e4, 1e8, 1e6]})
+    candidates = pd.DataFrame(
+        {"distribution": poor, "pretrain_tokens": [1e12, 1e8, 1e10], "finetune_tokens": [1e4, 1e8, 1e6]}
+    )
     estimate = experiment_value(fit, candidates, simulations=300).set_index("pretrain_tokens")
     truth = recovery_truth.set_index("distribution").loc[poor]
     actual = {}
     for row in candidates.itertuples():
-        loss = law_loss("transfer_gap", {"pretrain_tokens": row.pretrain_tokens,
-                                         "finetune_tokens": row.finetune_tokens}, truth)
-        extra = pd.DataFrame({"distribution": [poor], "pretrain_tokens": [row.pretrain_tokens],
-                              "finetune_tokens": [row.finetune_tokens], "loss": [float(loss)]})
-        refit = bs.fit(pd.concat([recovery_runs, extra], ignore_index=True), draws=1000,
-                       tune=1000, seed=1, progress=False)
+        loss = law_loss(
+            "transfer_gap",
+            {"pretrain_tokens": row.pretrain_tokens, "finetune_tokens": row.finetune_tokens},
+            truth,
+        )
+        extra = pd.DataFrame(
+            {
+                "distribution": [poor],
+                "pretrain_tokens": [row.pretrain_tokens],
+                "finetune_tokens": [row.finetune_tokens],
+                "loss": [float(loss)],
+            }
+        )
+        refit = bs.fit(
+            pd.concat([recovery_runs, extra], ignore_index=True),
+            draws=1000,
+            tune=1000,
+            seed=1,
+            progress=False,
+        )
         log_gap = np.log(refit.parameters()["G"].sel(distribution=poor))
         actual[row.pretrain_tokens] = float(log_gap.std())
     sd_now = estimate.sd_now.iloc[0]

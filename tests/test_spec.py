@@ -17,8 +17,9 @@ def test_shipped_transfer_gap_spec():
 
 
 def test_shipped_specs_come_from_the_top_level_models_folder():
-    assert (models_dir() / "transfer_gap.toml").read_text() == \
-        (models_dir().parent / "models" / "transfer_gap.toml").read_text()
+    assert (models_dir() / "transfer_gap.toml").read_text() == (
+        models_dir().parent / "models" / "transfer_gap.toml"
+    ).read_text()
 
 
 def test_spec_round_trips_through_plain_data():
@@ -32,8 +33,11 @@ def test_unknown_model_lists_the_shipped_ones():
 
 
 def test_edited_spec_from_a_path(tmp_path):
-    text = (models_dir() / "transfer_gap.toml").read_text().replace(
-        'pooling = "independent"', 'pooling = "shared"')
+    text = (
+        (models_dir() / "transfer_gap.toml")
+        .read_text()
+        .replace('pooling = "independent"', 'pooling = "shared"')
+    )
     path = tmp_path / "mine.toml"
     path.write_text(text)
     spec = load_spec(path)

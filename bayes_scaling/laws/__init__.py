@@ -21,9 +21,7 @@ def get_law(name: str) -> Law:
     try:
         return LAWS[name]
     except KeyError:
-        raise BayesScalingError(
-            f"unknown law {name!r}; known laws are: {', '.join(sorted(LAWS))}"
-        ) from None
+        raise BayesScalingError(f"unknown law {name!r}; known laws are: {', '.join(sorted(LAWS))}") from None
 
 
 __all__ = ["LAWS", "Law", "array_namespace", "get_law", "log_sum_exp"]

@@ -21,8 +21,9 @@ def log_transferred(log_params: Array, log_finetune: Array, *, k, a, b) -> Array
     return xp.log(k) + a * log_finetune + b * log_params
 
 
-def log_loss(log_params: Array, log_finetune: Array, log_pretrain: Array, *,
-             N_c, D_c, a_N, a_D, k, a, b) -> Array:
+def log_loss(
+    log_params: Array, log_finetune: Array, log_pretrain: Array, *, N_c, D_c, a_N, a_D, k, a, b
+) -> Array:
     xp = array_namespace(log_params, log_finetune, log_pretrain, N_c, D_c, a_N, a_D, k, a, b)
     transferred = log_sum_exp(log_finetune, log_transferred(log_params, log_finetune, k=k, a=a, b=b))
     # log 0 = -inf marks a from-scratch run: no data transferred
