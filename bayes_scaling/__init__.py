@@ -2,7 +2,8 @@
 
 Given a table of training runs, fit posteriors of a scaling law with per-distribution
 parameters partially pooled, report credible intervals of the transfer gap, and save the
-fit to one file. The pipeline, one module each: data -> laws -> spec/model -> fit -> report.
+fit to one file. The pipeline, one module each: data -> laws -> spec/model -> fit -> predict -> decide
+-> report; each module imports only modules before it.
 """
 
 from . import data, datasets
@@ -15,20 +16,11 @@ from .fit import Fit, fit, prior_predictive
 from .laws import LAWS, Law, get_law
 from .plots import curve_plot, ppc_plot, prior_curve_plot
 from .predict import derived_table, predict, prediction_table
-from .report import forest_plot, frontier_plot, parameter_table, ranking_plot
+from .report import forest_plot, frontier_plot, gap_table, parameter_table, ranking_plot, summary
 from .simulate import simulate_runs
 from .spec import ModelSpec, SpecError, available_models, load_spec
 
 load_fit = Fit.load
-
-
-def gap_table(fit: Fit, prob: float = 0.9):
-    """Transfer gap G per distribution: ``distribution,mean,median,lower,upper``.
-
-    G is in the units of the law as written, L = E + (A p^-alpha + G) f^-beta with p and f
-    in the data's token units; ``lower``/``upper`` bound the central ``prob`` interval.
-    """
-    return fit.gap_table(prob)
 
 
 __all__ = [
@@ -70,6 +62,7 @@ __all__ = [
     "prediction_table",
     "derived_table",
     "simulate_runs",
+    "summary",
     "validate_runs",
 ]
 __version__ = "0.1.0"

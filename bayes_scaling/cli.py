@@ -30,11 +30,12 @@ def _fit(args: argparse.Namespace) -> int:
         tune=args.tune,
         chains=args.chains,
         seed=args.seed,
+        target_accept=args.target_accept,
         sampler=args.sampler,
         progress=not args.quiet,
         units=args.units,
     )
-    print(fitted.diagnostics, file=sys.stderr)
+    print(fitted.diagnostics.summary_line(), file=sys.stderr)
     fitted.save(args.output)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -42,7 +43,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _gaps(args: argparse.Namespace) -> int:
     fitted = bs.load_fit(args.fit)
-    table = fitted.gap_table(prob=args.prob)
+    table = bs.gap_table(fitted, prob=args.prob)
     if args.csv:
         table.to_csv(sys.stdout, index=False)
     else:
@@ -51,6 +52,22 @@ def _gaps(args: argparse.Namespace) -> int:
                 table,
                 f"transfer gap G ({args.prob:.0%} credible interval; "
                 f"L = E + (A p^-alpha + G) f^-beta, p and f in {fitted.units})",
+            )
+        )
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    fitted = bs.load_fit(args.fit)
+    table = bs.summary(fitted, prob=args.prob)
+    if args.csv:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        print(
+            format_table(
+                table,
+                f"{fitted.law.name}: {fitted.law.description}, inputs in {fitted.units} "
+                f"({args.prob:.0%} credible interval; distribution * = shared by all)",
             )
         )
     return 0
@@ -143,7 +160,7 @@ def _plot(args: argparse.Namespace) -> int:
     bs.curve_plot(fitted, prob=args.prob, path=written[0])
     bs.ppc_plot(fitted, prob=args.prob, path=written[1])
     if "G" in fitted.law.parameters:
-        table = fitted.gap_table(prob=args.prob)
+        table = bs.gap_table(fitted, prob=args.prob)
         bs.forest_plot(table, prob=args.prob, label=f"transfer gap G (f in {fitted.units})").savefig(
             out / "gap_forest.png", dpi=120
         )
@@ -186,11 +203,12 @@ def _demo(args: argparse.Namespace) -> int:
         tune=args.tune,
         chains=args.chains,
         seed=args.seed,
+        target_accept=args.target_accept,
         progress=not args.quiet,
     )
-    print(fitted.diagnostics, file=sys.stderr)
+    print(fitted.diagnostics.summary_line(), file=sys.stderr)
     written = [fitted.save(out / "fit.nc")]
-    table = fitted.gap_table(prob=0.9)
+    table = bs.gap_table(fitted, prob=0.9)
     table.to_csv(out / "gaps.csv", index=False)
     (out / "gaps.md").write_text(
         "Transfer gap G per distribution, 90% credible interval (synthetic example data).\n\n"
@@ -259,6 +277,9 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
     parser.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--target-accept", type=float, default=0.95, help="NUTS target acceptance rate (default 0.95)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -288,6 +309,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--prob", type=float, default=0.9, help="interval probability (default 0.9)")
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_gaps)
+
+    p = sub.add_parser(
+        "summary", help="every parameter of any law: intervals, r_hat and ESS per distribution"
+    )
+    p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
+    p.add_argument("--prob", type=float, default=0.9, help="interval probability (default 0.9)")
+    p.add_argument("--csv", action="store_true", help="CSV on stdout")
+    p.set_defaults(run=_summary)
 
     p = sub.add_parser("predict", help="posterior predictive loss at the rows of a CSV grid")
     p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
@@ -355,10 +384,17 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning as one line of words: a user of the command has no use for our source line."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _print_warning
+            return args.run(args)
     except bs.BayesScalingError as err:
         print(f"bayes-scaling {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -368,5 +404,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    warnings.simplefilter("default")
     sys.exit(main())

@@ -55,8 +55,9 @@ class Diagnostics:
     def from_dict(cls, raw: dict) -> Diagnostics:
         return cls(**raw)
 
-    def __str__(self) -> str:
-        lines = [
+    def summary_line(self) -> str:
+        """One line of numbers: run length, time, and every health statistic."""
+        return (
             f"{self.chains} chains x {self.draws} draws in {self.seconds:.1f} s "
             f"({self.compile_seconds:.1f} s of it compiling; {self.adaptation} mass matrix): "
             f"{self.divergences} divergences, "
@@ -64,9 +65,10 @@ class Diagnostics:
             f"min bulk ESS {self.min_ess_bulk:.0f} ({self.worst_ess_parameter}), "
             f"min tail ESS {self.min_ess_tail:.0f}, min E-BFMI {self.min_bfmi:.2f}, "
             f"tree depth {self.mean_tree_depth:.1f}, {self.mean_steps_per_draw:.0f} leapfrog steps/draw"
-        ]
-        lines += [f"warning: {p}" for p in self.problems]
-        return "\n".join(lines)
+        )
+
+    def __str__(self) -> str:
+        return "\n".join([self.summary_line()] + [f"warning: {p}" for p in self.problems])
 
 
 def _sampled_and_reported(posterior: xr.Dataset) -> xr.Dataset:
@@ -88,6 +90,42 @@ def _worst(values: xr.Dataset, pick) -> tuple[float, str]:
     return (float("nan") if best_value is None else best_value), best_name
 
 
+def _run_length(tune: int | None, draws: int) -> str:
+    return f"tune={tune}, draws={draws}" if tune else f"draws={draws}"
+
+
+def _more_draws(draws: int, min_ess: float) -> int:
+    """Draws per chain that would bring the smallest ESS to the target, ESS growing with draws."""
+    if not np.isfinite(min_ess) or min_ess <= 0:
+        return 4 * draws
+    return int(np.ceil(draws * ESS_MIN / min_ess / 100) * 100)
+
+
+def _divergence_advice(spec: ModelSpec, target_accept: float | None) -> str:
+    """A next step the fit has not already taken: a higher target, or which parameter to change."""
+    steps = []
+    if target_accept is None:
+        steps.append("Raise target_accept (e.g. to 0.99)")
+    elif target_accept < 0.99:
+        higher = 0.99 if target_accept >= 0.95 else 0.95
+        steps.append(
+            f"Raise target_accept from {target_accept:g} to {higher:g} "
+            f"(fit(target_accept={higher:g}), --target-accept {higher:g})"
+        )
+    centred = [p.name for p in spec.parameters.values() if p.pooling == "hierarchical" and p.centred]
+    if centred:
+        names = ", ".join(centred)
+        steps.append(
+            f"in a copy of the model spec set centred = false for whichever of {names} barely "
+            "differs across distributions (or make it shared), or tighten its tau prior"
+        )
+    else:
+        steps.append(
+            "in a copy of the model spec tighten the priors of the parameters the data pin down least"
+        )
+    return "; ".join(steps)
+
+
 def check_sampling(
     idata: xr.DataTree,
     spec: ModelSpec,
@@ -96,6 +134,8 @@ def check_sampling(
     warn: bool = True,
     compile_seconds: float = 0.0,
     adaptation: str = "",
+    target_accept: float | None = None,
+    tune: int | None = None,
 ) -> Diagnostics:
     """Compute diagnostics of a sampled DataTree and warn about each problem."""
     posterior = _sampled_and_reported(idata.posterior.to_dataset())
@@ -118,19 +158,19 @@ def check_sampling(
     if divergences:
         problems.append(
             f"{divergences} divergent transitions: the posterior has regions the sampler cannot "
-            "follow. Raise target_accept (e.g. 0.95); in the model spec, set centred = false for "
-            "hierarchical parameters that barely differ across distributions (or share them), "
-            "or tighten their tau priors"
+            f"follow. {_divergence_advice(spec, target_accept)}"
         )
     if max_rhat > RHAT_MAX:
         problems.append(
             f"r_hat up to {max_rhat:.3f} (for {worst_rhat}) > {RHAT_MAX}: chains disagree. "
-            "Run longer (more tune and draws) or check for several modes"
+            f"Run longer than {_run_length(tune, draws)} (e.g. {_run_length(tune and 2 * tune, 2 * draws)}) "
+            "or check for several modes"
         )
     if min_bulk < ESS_MIN:
         problems.append(
             f"bulk ESS as low as {min_bulk:.0f} (for {worst_ess}) < {ESS_MIN}: too few "
-            "effective draws for stable intervals. Run more draws or chains"
+            f"effective draws for stable intervals. Run more than {chains} chains x {draws} draws "
+            f"(e.g. draws={_more_draws(draws, min_bulk)})"
         )
     if np.isfinite(min_bfmi) and min_bfmi < BFMI_MIN:
         problems.append(

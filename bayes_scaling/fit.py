@@ -81,13 +81,6 @@ class Fit:
             values = self.law.to_raw_units(values, self.normalisation.log_refs)
         return xr.Dataset(values)
 
-    def gap_table(self, prob: float = 0.9) -> pd.DataFrame:
-        """Transfer gap G per distribution, raw units: ``distribution,mean,median,lower,upper``
-        (see :func:`report.parameter_table`)."""
-        from .report import parameter_table
-
-        return parameter_table(self, "G", prob=prob)
-
     def save(self, path: str | os.PathLike) -> Path:
         """Write the whole fit to one netCDF file, atomically (no half-written file)."""
         tree = self.idata.copy()
@@ -286,7 +279,14 @@ def fit(
 
     idata = _attach_data(idata, model_, runs, spec)
     diagnostics = check_sampling(
-        idata, spec, elapsed_seconds=elapsed, warn=warn, compile_seconds=compile_seconds, adaptation=used
+        idata,
+        spec,
+        elapsed_seconds=elapsed,
+        warn=warn,
+        compile_seconds=compile_seconds,
+        adaptation=used,
+        target_accept=target_accept,
+        tune=tune,
     )
     return Fit(
         idata=idata,

@@ -14,7 +14,7 @@ import pymc as pm
 import xarray as xr
 
 from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
-from .report import check_prob, summarise_draws
+from .intervals import check_prob, summarise_draws
 
 if TYPE_CHECKING:
     from .fit import Fit

@@ -3,41 +3,17 @@ that the API does not also return as data."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .data import BayesScalingError
+from .fit import Fit
+from .intervals import summarise_draws
 
-if TYPE_CHECKING:
-    from .fit import Fit
-
-SAMPLE_DIMS = ("chain", "draw")
-
-
-def check_prob(prob: float) -> float:
-    if not 0 < prob < 1:
-        raise BayesScalingError(f"prob must be between 0 and 1 (e.g. 0.9), got {prob!r}")
-    return float(prob)
-
-
-def summarise_draws(
-    draws: xr.DataArray, prob: float = 0.9, sample_dims: tuple[str, ...] = SAMPLE_DIMS
-) -> xr.Dataset:
-    """Mean, median and the central ``prob`` interval over the sample dims."""
-    prob = check_prob(prob)
-    tail = (1 - prob) / 2
-    q = draws.quantile([tail, 0.5, 1 - tail], dim=list(sample_dims))
-    return xr.Dataset(
-        {
-            "mean": draws.mean(list(sample_dims)),
-            "median": q.isel(quantile=1, drop=True),
-            "lower": q.isel(quantile=0, drop=True),
-            "upper": q.isel(quantile=2, drop=True),
-        }
-    )
+# label of a shared parameter's row in tables with one row per distribution
+ALL_DISTRIBUTIONS = "*"
 
 
 def parameter_table(fit: Fit, parameter: str = "G", prob: float = 0.9, units: str = "raw") -> pd.DataFrame:
@@ -53,6 +29,66 @@ def parameter_table(fit: Fit, parameter: str = "G", prob: float = 0.9, units: st
         )
     table = summarise_draws(params[parameter], prob).to_dataframe().reset_index()
     return table[["distribution", "mean", "median", "lower", "upper"]]
+
+
+def gap_table(fit: Fit, prob: float = 0.9) -> pd.DataFrame:
+    """Transfer gap G per distribution: ``distribution,mean,median,lower,upper``.
+
+    G is in the units of the law as written, L = E + (A p^-alpha + G) f^-beta with p and f
+    in the data's input units; ``lower``/``upper`` bound the central ``prob`` interval.
+    Laws without a G raise an error that points to :func:`summary`.
+    """
+    if "G" not in fit.law.parameters:
+        raise BayesScalingError(
+            f"the {fit.law.name} law has no transfer gap G (its parameters: "
+            f"{', '.join(fit.law.parameters)}); use summary (`bayes-scaling summary FIT.nc`) instead"
+        )
+    return parameter_table(fit, "G", prob=prob)
+
+
+def summary(fit: Fit, prob: float = 0.9) -> pd.DataFrame:
+    """Every law parameter and the noise scale sigma, in the units of the law as written.
+
+    One row per parameter and distribution (``distribution`` is ``"*"`` for a parameter
+    shared by all distributions): ``parameter,distribution,mean,median,lower,upper,r_hat,
+    ess_bulk,ess_tail``. ``lower``/``upper`` bound the central ``prob`` credible interval;
+    r_hat and the effective sample sizes come from arviz-stats, computed on the draws of
+    the reported (raw-unit) quantity itself.
+    """
+    raw = fit.parameters(units="raw")
+    values = {}
+    for name in fit.law.parameters:
+        draws = raw[name]
+        # a shared parameter can still vary by distribution in raw units (its conversion may
+        # involve a per-distribution exponent); only a truly common value gets one row
+        if fit.spec.parameters[name].pooling == "shared" and bool(
+            (draws == draws.isel({"distribution": 0})).all()
+        ):
+            draws = draws.isel({"distribution": 0}, drop=True)
+        values[name] = draws
+    posterior = fit.idata.posterior.to_dataset()
+    if "sigma" in posterior:
+        sigma = posterior["sigma"]
+        if "distribution" in sigma.dims:
+            sigma = sigma.assign_coords(distribution=list(fit.distributions))
+        values["sigma"] = sigma
+    draws = xr.Dataset(values)
+    stats = xr.Dataset(
+        {name: summarise_draws(value, prob).to_array("statistic") for name, value in values.items()}
+    )
+    diagnostics = azs.summary(draws, kind="diagnostics", fmt="xarray", round_to="none")
+    rows = []
+    for name in values:
+        stat = stats[name]
+        diag = diagnostics[name]
+        labels = list(stat["distribution"].values) if "distribution" in stat.dims else [ALL_DISTRIBUTIONS]
+        for i, label in enumerate(labels):
+            pick = {"distribution": i} if "distribution" in stat.dims else {}
+            row = {"parameter": name, "distribution": label}
+            row |= {k: float(stat.sel(statistic=k).isel(pick)) for k in ("mean", "median", "lower", "upper")}
+            row |= {k: float(diag.sel(summary=k).isel(pick)) for k in ("r_hat", "ess_bulk", "ess_tail")}
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def format_table(table: pd.DataFrame, title: str = "") -> str:

@@ -196,3 +196,75 @@ def test_rank_and_allocate_from_the_command_line(example_fit, tmp_path, capsys):
         == 2
     )
     assert "'mars'" in capsys.readouterr().err
+
+
+def test_sampling_warnings_print_once_without_source_lines(recovery_runs, tmp_path):
+    """The command shows each sampling warning once, as words; no `cli.py:NN:` and no code line."""
+    import subprocess
+    import sys
+
+    runs = tmp_path / "runs.csv"
+    recovery_runs.to_csv(runs, index=False)
+    # 2 chains x 100 draws: too few effective draws, so the fit warns
+    short = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "3", "--quiet"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bayes_scaling.cli",
+            "fit",
+            str(runs),
+            "--output",
+            str(tmp_path / "f.nc"),
+            *short,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    warning_lines = [line for line in done.stderr.splitlines() if "warning" in line.lower()]
+    assert warning_lines, done.stderr
+    assert all(line.startswith("warning: transfer_gap: ") for line in warning_lines), warning_lines
+    assert len(warning_lines) == len(set(warning_lines))
+    assert "SamplingWarning" not in done.stderr and ".py:" not in done.stderr
+    assert "bulk ESS as low as" in done.stderr
+
+
+def test_summary_shows_every_parameter_of_a_law_without_a_gap(tmp_path, capsys):
+    from bayes_scaling.simulate import simulate_runs
+
+    truth = pd.DataFrame(
+        {
+            "distribution": ["web", "books", "code"],
+            "E": [1.7, 1.9, 1.1],
+            "A": [400.0, 500.0, 300.0],
+            "alpha": 0.34,
+            "B": [410.0, 600.0, 300.0],
+            "beta": 0.28,
+        }
+    )
+    grid = {"params": [1e7, 1e8, 1e9, 1e10], "pretrain_tokens": [1e8, 1e9, 1e10, 1e11]}
+    runs = tmp_path / "runs.csv"
+    simulate_runs(truth, grid, law="chinchilla", noise=0.01, seed=1).to_csv(runs, index=False)
+    fit = tmp_path / "chinchilla.nc"
+    assert main(["fit", str(runs), "--model", "chinchilla", "--output", str(fit), *FAST]) == 0
+    capsys.readouterr()
+
+    assert main(["summary", str(fit), "--csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
+    assert list(table.columns) == [
+        "parameter", "distribution", "mean", "median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail",
+    ]  # fmt: skip
+    # E, A, B per distribution; the shared exponents and the noise once, marked "*"
+    assert table.parameter.tolist() == ["E"] * 3 + ["A"] * 3 + ["alpha"] + ["B"] * 3 + ["beta", "sigma"]
+    assert table.query("parameter == 'alpha'").distribution.tolist() == ["*"]
+    assert (table.lower < table.upper).all() and (table.r_hat > 0.99).all() and (table.ess_bulk > 10).all()
+    e_code = table.query("parameter == 'E' and distribution == 'code'").iloc[0]
+    assert e_code.lower < 1.1 < e_code.upper
+    beta = table.query("parameter == 'beta'").iloc[0]
+    assert beta.lower < 0.28 < beta.upper
+
+    assert main(["summary", str(fit)]) == 0
+    assert "chinchilla: L(N, D) = E + A N^-alpha + B D^-beta" in capsys.readouterr().out
+    assert main(["gaps", str(fit)]) == 2
+    assert "has no transfer gap G" in capsys.readouterr().err

@@ -1,0 +1,131 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Extrapolation: how far can we trust the curves?
+#
+# **Question:** if we fit small runs, do the credible bands cover the large runs we have not
+# used? We hold out every run with pre-training of 3e10 tokens or more, fit the rest, and
+# predict the held-out runs.
+
+# %%
+import os
+import warnings
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+import bayes_scaling as bs
+
+# The test suite sets BAYES_SCALING_FAST=1 to re-run every notebook quickly.
+FAST = os.environ.get("BAYES_SCALING_FAST") == "1"
+SAMPLING = {"draws": 200, "tune": 200, "chains": 2} if FAST else {"draws": 1000, "tune": 1000, "chains": 4}
+warnings.simplefilter("ignore", bs.SamplingWarning) if FAST else None
+pd.set_option("display.precision", 3)
+
+# %%
+runs = bs.load_example()
+small, large = runs[runs.pretrain_tokens < 3e10], runs[runs.pretrain_tokens >= 3e10]
+print(f"fit on {len(small)} runs, hold out {len(large)} larger ones")
+fit = bs.fit(small, seed=2, progress=False, **SAMPLING)
+print(fit.diagnostics)
+
+# %% [markdown]
+# Bands for a *new run* (with observation noise), since held-out runs are measured with
+# noise too. The `extrapolation` column flags inputs past a distribution's fitted runs.
+
+# %%
+pred = bs.prediction_table(fit, large, kind="observation", prob=0.9)
+covered = (pred.loss >= pred.loss_lower) & (pred.loss <= pred.loss_upper)
+print(
+    f"90% bands cover {covered.mean():.0%} of held-out runs; "
+    f"median relative error of the median {np.median(np.abs(pred.loss_median / pred.loss - 1)):.1%}"
+)
+pred[
+    [
+        "distribution",
+        "pretrain_tokens",
+        "finetune_tokens",
+        "loss",
+        "loss_lower",
+        "loss_upper",
+        "extrapolation",
+    ]
+].head(8)
+
+# %%
+fig, ax = plt.subplots(figsize=(5, 4.5))
+ax.errorbar(
+    pred.loss_median,
+    pred.loss,
+    xerr=[pred.loss_median - pred.loss_lower, pred.loss_upper - pred.loss_median],
+    fmt="o",
+    ms=3,
+    alpha=0.6,
+)
+ax.plot([1, 5], [1, 5], color="0.5", lw=0.8)
+ax.set(
+    xscale="log",
+    yscale="log",
+    xlabel="predicted loss, held-out run (nats/token)",
+    ylabel="observed loss (nats/token)",
+    title="Held-out larger runs against 90% bands",
+)
+
+# %% [markdown]
+# ## A distribution we have not measured
+#
+# Leave one distribution out, fit the others, and predict it from the fitted population (the
+# hierarchy): its bands are wider than a fitted distribution's, as they should be.
+
+# %%
+held = "legal"
+fit_without = bs.fit(runs[runs.distribution != held], seed=3, progress=False, **SAMPLING)
+legal_runs = runs[runs.distribution == held]
+new = bs.prediction_table(
+    fit_without, legal_runs.drop(columns="distribution"), new_distribution=True, kind="observation"
+)
+known = bs.prediction_table(fit, small[small.distribution == held], kind="observation")
+print(
+    f"new-distribution bands: median width {np.median(new.loss_upper - new.loss_lower):.2f} nats/token, "
+    f"cover {((new.loss >= new.loss_lower) & (new.loss <= new.loss_upper)).mean():.0%} of its runs"
+)
+print(
+    f"fitted-distribution bands: median width {np.median(known.loss_upper - known.loss_lower):.3f} nats/token"
+)
+
+# %% [markdown]
+# With a few of its own runs, refit with them included: partial pooling shrinks the new
+# distribution toward the population while its runs pull it toward its own values.
+
+# %%
+few = legal_runs.sort_values("pretrain_tokens").head(4)
+fit_few = bs.fit(pd.concat([runs[runs.distribution != held], few]), seed=4, progress=False, **SAMPLING)
+bs.gap_table(fit_few).query("distribution == @held")
+
+# %% [markdown]
+# ## Which law?
+#
+# The rectified law ignores pre-training; on runs that vary pre-training it should lose
+# clearly to the transfer-gap law. PSIS-LOO says by how much (elpd_diff against its standard
+# error dse); a warning flags runs where LOO is unreliable (the simulated diverged runs).
+
+# %%
+rectified = bs.fit(runs, "rectified", seed=5, progress=False, **SAMPLING)
+transfer = bs.fit(runs, "transfer_gap", seed=5, progress=False, **SAMPLING)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", bs.LooWarning)
+    table = bs.compare_fits({"transfer_gap": transfer, "rectified": rectified})
+table[["law", "rank", "elpd", "elpd_diff", "dse", "weight", "n_high_pareto_k"]]
