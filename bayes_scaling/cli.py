@@ -98,20 +98,48 @@ def _rank(args: argparse.Namespace) -> int:
     table = bs.rank_actions(
         fitted,
         actions,
+        weights=args.weights,
         quantile=args.quantile,
         sort_by=args.sort_by,
         pretrain_price=args.pretrain_price,
-        finetune_price=args.finetune_price,
+        finetune_price=_finetune_price(args),
     )
     if args.csv:
         table.to_csv(sys.stdout, index=False)
     else:
+        weights = ", ".join(f"{d} {w:.3g}" for d, w in table.attrs["weights"].items() if w > 0)
         print(
-            format_table(table, f"actions ranked (loss in nats/token, loss_q = {args.quantile:.0%} quantile)")
+            format_table(
+                table,
+                f"actions ranked by the expected portfolio loss sum_d w_d L_d (weights: {weights}; "
+                f"loss in nats/token; loss_q = {args.quantile:.0%} quantile, loss_cvar = mean beyond it)",
+            )
         )
     if table.attrs.get("note"):
         print(f"note: {table.attrs['note']}", file=sys.stderr)
     return 0
+
+
+def _finetune_price(args: argparse.Namespace):
+    if args.finetune_price is not None and args.finetune_prices is not None:
+        raise bs.BayesScalingError(
+            "give --finetune-price (one for all) or --finetune-prices (a CSV), not both"
+        )
+    return args.finetune_prices if args.finetune_prices is not None else args.finetune_price
+
+
+def _add_portfolio_options(parser: argparse.ArgumentParser, prices_required: bool = False) -> None:
+    parser.add_argument(
+        "--weights",
+        help="CSV distribution,weight: the portfolio (default: equal weights over all distributions)",
+    )
+    parser.add_argument(
+        "--pretrain-price", type=float, required=prices_required, help="cost per pre-training token"
+    )
+    parser.add_argument("--finetune-price", type=float, help="cost per fine-tuning token, every distribution")
+    parser.add_argument(
+        "--finetune-prices", help="CSV distribution,finetune_price: cost per fine-tuning token of each"
+    )
 
 
 def _allocate(args: argparse.Namespace) -> int:
@@ -120,7 +148,8 @@ def _allocate(args: argparse.Namespace) -> int:
         fitted,
         args.budget,
         args.pretrain_price,
-        args.finetune_price,
+        _finetune_price(args),
+        weights=args.weights,
         distributions=args.distribution,
         quantile=args.quantile,
     )
@@ -130,12 +159,16 @@ def _allocate(args: argparse.Namespace) -> int:
         f"budget {args.budget:g}: spend {share:.0%} on fine-tuning data "
         f"(objective: {result.objective} of the loss)"
     )
-    print(f"  add pre-training tokens: {result.add_pretrain_tokens:.4g}")
+    print(f"  add pre-training tokens (every distribution): {result.add_pretrain_tokens:.4g}")
     for name, tokens in result.add_finetune_tokens.items():
-        print(f"  add fine-tuning tokens for {name}: {tokens:.4g}")
+        print(
+            f"  add fine-tuning tokens for {name}: {tokens:.4g} "
+            f"({result.finetune_share[name]:.0%} of the budget)"
+        )
+    q = args.quantile or 0.9
     print(
-        f"  loss at this split: mean {result.expected_loss:.4g}, "
-        f"90th percentile {result.loss_quantile:.4g} nats/token"
+        f"  portfolio loss at this split: mean {result.expected_loss:.4g}, {q:.0%} quantile "
+        f"{result.loss_quantile:.4g}, CVaR {result.loss_cvar:.4g} nats/token"
     )
     print(
         f"  share on fine-tuning each posterior draw would pick: median {optima[1]:.0%}, "
@@ -230,8 +263,8 @@ def _demo(args: argparse.Namespace) -> int:
     ranking.to_csv(out / "ranking.csv", index=False)
     bs.ranking_plot(
         ranking,
-        title="Example actions, ranked by expected regret\n(price per token: "
-        "pre-training 1e-9, fine-tuning 1e-6)",
+        title="Example actions, equal-weight portfolio of 8 distributions\n(price per token: "
+        "pre-training 1e-9, fine-tuning 1e-6; every action costs 900)",
     ).savefig(out / "ranking.png", dpi=120)
     written += [out / "ranking.csv", out / "ranking.png"]
     bs.curve_plot(fitted, path=out / "curves.png")
@@ -246,13 +279,14 @@ def _demo(args: argparse.Namespace) -> int:
                     "distribution",
                     "cost",
                     "expected_loss",
+                    "loss_cvar",
                     "expected_reduction",
                     "reduction_per_cost",
                     "p_best",
                     "expected_regret",
                 ]
             ],
-            "example actions ranked by expected regret (loss in nats/token)",
+            "example actions ranked by the expected mean loss over all 8 distributions (nats/token)",
         )
     )
     print("\nwrote:\n" + "\n".join(f"  {p}" for p in written))
@@ -260,13 +294,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def example_actions():
-    """A few sensible actions on the example: 10x pre-training vs 10x fine-tuning data."""
+    """Actions on the example at one cost each (prices 1e-9 per pre-training token, 1e-6 per
+    fine-tuning token): 10x the shared pre-training, or 10x one distribution's fine-tuning data."""
     import pandas as pd
 
-    rows = []
-    for name in ("code", "legal", "poetry"):
-        rows.append((f"pretrain_10x_for_{name}", name, 9e11, 0.0))
-        rows.append((f"finetune_10x_{name}", name, 0.0, 9e8))
+    rows = [("pretrain_10x", "*", 9e11, 0.0)]
+    rows += [(f"finetune_10x_{name}", name, 0.0, 9e8) for name in ("code", "legal", "poetry")]
     return pd.DataFrame(
         rows, columns=["action", "distribution", "add_pretrain_tokens", "add_finetune_tokens"]
     )
@@ -336,31 +369,30 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_predict)
 
-    p = sub.add_parser("rank", help="rank data-collection actions by expected loss")
+    p = sub.add_parser("rank", help="rank data-collection actions by the expected portfolio loss")
     p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
-    p.add_argument("actions", help="CSV: action,distribution,add_pretrain_tokens,add_finetune_tokens[,cost]")
-    p.add_argument("--quantile", type=float, default=0.9, help="risk quantile (default 0.9)")
-    p.add_argument("--pretrain-price", type=float, help="cost per pre-training token")
-    p.add_argument("--finetune-price", type=float, help="cost per fine-tuning token")
     p.add_argument(
-        "--sort-by",
-        default=None,
-        help="column to sort by (default expected_loss, or expected_regret when actions span distributions)",
+        "actions",
+        help="CSV: action,distribution,add_pretrain_tokens,add_finetune_tokens[,cost]; distribution '*' "
+        "on a pre-training-only row; rows with one action name make one action",
     )
+    p.add_argument("--quantile", type=float, default=0.9, help="risk quantile (default 0.9)")
+    _add_portfolio_options(p)
+    p.add_argument("--sort-by", default=None, help="column to sort by (default expected_loss)")
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_rank)
 
-    p = sub.add_parser("allocate", help="split a budget between pre-training and fine-tuning")
+    p = sub.add_parser(
+        "allocate", help="split a budget across pre-training and each distribution's fine-tuning data"
+    )
     p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
     p.add_argument(
         "--distribution",
         action="append",
-        required=True,
-        help="distribution to serve (repeat for several, equal weights)",
+        help="distribution to serve (repeat; equal weights) instead of --weights",
     )
     p.add_argument("--budget", type=float, required=True)
-    p.add_argument("--pretrain-price", type=float, required=True, help="cost per pre-training token")
-    p.add_argument("--finetune-price", type=float, required=True, help="cost per fine-tuning token")
+    _add_portfolio_options(p, prices_required=True)
     p.add_argument(
         "--quantile", type=float, default=None, help="minimise this quantile of the loss instead of its mean"
     )

@@ -141,10 +141,9 @@ def forest_plot(
 
 
 def ranking_plot(table: pd.DataFrame, *, title: str = "Candidate actions"):
-    """Drop in loss each action buys, mean and 90% interval, in the table's order (top first).
-
-    The drop is on the action's own distribution, so actions on different distributions
-    compare on one axis.
+    """Drop in the portfolio loss each action buys, mean and 90% interval, in the table's
+    order (top first): the weighted loss over every distribution, so pre-training (which
+    lowers all of them) and fine-tuning actions compare on one axis.
     """
     import matplotlib.pyplot as plt
 
@@ -166,7 +165,7 @@ def ranking_plot(table: pd.DataFrame, *, title: str = "Candidate actions"):
         for a, p, c in zip(order["action"], order["p_best"], order["cost"], strict=True)
     ]
     ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlabel("drop in loss on the action's distribution (nats/token)")
+    ax.set_xlabel("drop in the weighted portfolio loss (nats/token)")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title(title, fontsize=10)

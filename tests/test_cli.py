@@ -124,16 +124,20 @@ def test_rank_and_allocate_from_the_command_line(example_fit, tmp_path, capsys):
     actions = tmp_path / "actions.csv"
     pd.DataFrame(
         {
-            "action": ["more_pretraining", "more_poetry_data"],
-            "distribution": ["poetry", "poetry"],
-            "add_pretrain_tokens": [9e11, 0.0],
-            "add_finetune_tokens": [0.0, 9e8],
+            "action": ["more_pretraining", "more_poetry_data", "mixed", "mixed"],
+            "distribution": ["*", "poetry", "poetry", "code"],
+            "add_pretrain_tokens": [9e11, 0.0, 1e11, 0.0],
+            "add_finetune_tokens": [0.0, 9e8, 1e8, 1e8],
         }
     ).to_csv(actions, index=False)
+    weights = tmp_path / "weights.csv"
+    weights.write_text("distribution,weight\npoetry,0.9\ncode,0.1\n")
     argv = [
         "rank",
         str(fit_path),
         str(actions),
+        "--weights",
+        str(weights),
         "--pretrain-price",
         "1e-9",
         "--finetune-price",
@@ -150,10 +154,17 @@ def test_rank_and_allocate_from_the_command_line(example_fit, tmp_path, capsys):
         "p_best",
         "expected_regret",
         "add_pretrain_tokens",
+        "loss_cvar",
+        "reduction_lower",
+        "reduction_upper",
     } <= set(table.columns)
-    assert table.action[0] == "more_poetry_data"  # the largest gap: fine-tuning data first
-    assert main(argv[:3] + ["--csv"]) == 2
-    assert "no 'cost' column" in capsys.readouterr().err
+    assert len(table) == 3  # the two rows of "mixed" are one action
+    assert table.action[0] == "more_poetry_data"  # the largest gap, weighted 0.9: its data first
+    assert table.set_index("action").loc["mixed", "cost"] == pytest.approx(1e11 * 1e-9 + 2e8 * 1e-6)
+    assert main(argv[:5] + ["--csv"]) == 2
+    assert "no cost and no price per pre-training token" in capsys.readouterr().err
+    assert main(argv[:-1]) == 0
+    assert "weights: code 0.1, poetry 0.9" in capsys.readouterr().out  # in the fit's order
 
     plot = tmp_path / "frontier.png"
     assert (
@@ -177,6 +188,23 @@ def test_rank_and_allocate_from_the_command_line(example_fit, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "on fine-tuning data" in out and "expected value of perfect information" in out
+    prices = tmp_path / "prices.csv"
+    prices.write_text("distribution,finetune_price\npoetry,1e-5\ncode,1e-6\n")
+    joint = [
+        "allocate",
+        str(fit_path),
+        "--weights",
+        str(weights),
+        "--budget",
+        "1000",
+        "--pretrain-price",
+        "1e-10",
+    ]
+    assert main([*joint, "--finetune-prices", str(prices)]) == 0
+    out = capsys.readouterr().out
+    assert "add fine-tuning tokens for poetry" in out and "add fine-tuning tokens for code" in out
+    assert main([*joint, "--finetune-prices", str(prices), "--finetune-price", "1"]) == 2
+    assert "not both" in capsys.readouterr().err
     assert plot.stat().st_size > 0
     assert (
         main(
@@ -222,7 +250,7 @@ def test_sampling_warnings_print_once_without_source_lines(recovery_runs, tmp_pa
         text=True,
         check=True,
     )
-    warning_lines = [line for line in done.stderr.splitlines() if "warning" in line.lower()]
+    warning_lines = [line for line in done.stderr.splitlines() if "warning:" in line.lower()]
     assert warning_lines, done.stderr
     assert all(line.startswith("warning: transfer_gap: ") for line in warning_lines), warning_lines
     assert len(warning_lines) == len(set(warning_lines))

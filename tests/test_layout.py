@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import zipfile
@@ -84,8 +85,14 @@ def test_the_wheel_ships_the_specs_and_finds_them_once_installed(tmp_path):
         "import sys; sys.path.append(sys.argv[1]); import bayes_scaling as bs, bayes_scaling.spec as s;"
         "print(s.models_dir()); print(bs.load_spec('transfer_gap').name)"
     )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing may point at the checkout
     done = subprocess.run(
-        [venv / "bin" / "python", "-c", code, site], capture_output=True, text=True, check=True, cwd=tmp_path
+        [venv / "bin" / "python", "-c", code, site],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env=env,
     )
     models_dir, name = done.stdout.split()
     assert name == "transfer_gap"

@@ -17,8 +17,9 @@ from .base import Array, Law, array_namespace, log_sum_exp
 
 def log_loss(log_pretrain: Array, log_finetune: Array, *, E, A, alpha, beta, G) -> Array:
     xp = array_namespace(log_pretrain, log_finetune, E, A, alpha, beta, G)
-    pretrain_term = xp.log(A) - alpha * log_pretrain - beta * log_finetune
-    gap_term = xp.log(G) - beta * log_finetune
+    finetune_part = beta * log_finetune  # once: numpy does not share subexpressions as PyTensor does
+    pretrain_term = xp.log(A) - alpha * log_pretrain - finetune_part
+    gap_term = xp.log(G) - finetune_part
     # Each term is the log of a loss contribution in nats, so exponentiating it cannot
     # overflow for any loss a model can reach; one log of a sum costs half the exp/log1p
     # work of a log-sum-exp, and this formula is most of the cost of a gradient
