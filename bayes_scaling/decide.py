@@ -37,6 +37,7 @@ RANK_COLUMNS = (
     "p_best",
     "expected_regret",
 )
+DRAW_BLOCK = 256  # draws per block when evaluating the law over (draw, action) pairs
 FRAGILE_P_BEST = 0.8  # the most likely best action wins in fewer draws than this: fragile
 
 # a portfolio's weights, or per-distribution prices: a mapping, a table or a CSV path
@@ -264,8 +265,13 @@ def portfolio_losses(
                 np.column_stack([add_pretrain, add_finetune[:, columns[j]]]), axis=0, return_inverse=True
             )
             column = {k: v[:, j : j + 1] for k, v in params.items()}
-            loss = fit.law.loss(np.log(p0 + pairs[:, 0])[None], np.log(f0 + pairs[:, 1])[None], **column)
-            after += weights[name] * loss[:, inverse.ravel()]
+            log_p, log_f = np.log(p0 + pairs[:, 0])[None], np.log(f0 + pairs[:, 1])[None]
+            inverse = inverse.ravel()
+            # blocks of draws keep each step of the law's arithmetic inside the CPU cache
+            for block in range(0, n_draws, DRAW_BLOCK):
+                rows = slice(block, block + DRAW_BLOCK)
+                loss = fit.law.loss(log_p, log_f, **{k: v[rows] for k, v in column.items()})
+                after[rows] += weights[name] * loss[:, inverse]
             before += weights[name] * fit.law.loss(
                 np.log(p0), np.log(f0), **{k: v[:, 0] for k, v in column.items()}
             )
@@ -500,6 +506,7 @@ def _refine(objective, start: np.ndarray) -> np.ndarray:
         options={"ftol": 1e-12, "maxiter": 200},
     )
     refined = np.clip(result.x, 0.0, 1.0)
+    refined[refined < 1e-9] = 0.0  # the optimiser's round-off, not a purchase
     refined /= refined.sum()
     return refined if objective(refined) <= objective(start) else start
 

@@ -39,33 +39,41 @@ fit = bs.fit(bs.load_example(), seed=1, progress=False, **SAMPLING)
 bs.gap_table(fit)
 
 # %% [markdown]
-# ## Rank candidate actions
+# ## The portfolio
 #
-# Each action adds tokens to one distribution's current state (its largest runs). Prices: a
-# fine-tuning token costs 1000x a pre-training token.
+# A team serves several distributions at once, some more than others. The weights (traffic
+# shares here) say how much each distribution's loss counts: the objective is the portfolio
+# loss $\sum_d w_d L_d$, and losses of different distributions are only ever added through
+# these weights. Fine-tuning data has a price per distribution: labelled legal or medical text
+# costs far more than scraped code.
 
 # %%
-actions = pd.DataFrame(
-    {
-        "action": [
-            "pretrain 10x (code)",
-            "finetune 10x (code)",
-            "pretrain 10x (poetry)",
-            "finetune 10x (poetry)",
-            "finetune 3x (legal)",
-        ],
-        "distribution": ["code", "code", "poetry", "poetry", "legal"],
-        "add_pretrain_tokens": [9e11, 0, 9e11, 0, 0],
-        "add_finetune_tokens": [0, 9e8, 0, 9e8, 2e8],
-    }
-)
-ranking = bs.rank_actions(fit, actions, pretrain_price=1e-9, finetune_price=1e-6)
+weights = pd.read_csv("../docs/demo/weights.csv")
+prices = pd.read_csv("../docs/demo/finetune_prices.csv")
+weights.merge(prices, on="distribution")
+
+# %% [markdown]
+# ## Rank candidate actions
+#
+# Pre-training tokens feed the one pre-trained model every distribution is fine-tuned from, so
+# they lower every distribution's loss at once; fine-tuning tokens lower only their own
+# distribution's. Each row of the action table adds tokens; `*` marks a pre-training-only row,
+# and rows with the same action name make one action (its cost is the sum of its rows).
+
+# %%
+actions = pd.read_csv("../docs/demo/actions.csv")
+actions
+
+# %%
+ranking = bs.rank_actions(fit, actions, weights=weights, pretrain_price=1e-9, finetune_price=prices)
 print(ranking.attrs["note"] or "decision is robust across draws")
 ranking[
     [
         "action",
+        "distribution",
         "cost",
         "expected_loss",
+        "loss_cvar",
         "expected_reduction",
         "reduction_per_cost",
         "p_best",
@@ -73,46 +81,67 @@ ranking[
     ]
 ]
 
+# %% [markdown]
+# Scored by one distribution at a time, as if pre-training served only the distribution named
+# on its row, the same pre-training action looks far weaker than it is. Here is what code
+# alone would say:
+
 # %%
-bs.ranking_plot(ranking)
+only_code = bs.rank_actions(fit, actions, weights={"code": 1.0}, pretrain_price=1e-9, finetune_price=prices)
+only_code[["action", "expected_reduction", "reduction_per_cost", "p_best"]]
+
+# %%
+bs.ranking_plot(ranking, title="Portfolio of code, chat, legal and medical")
 
 # %% [markdown]
 # ## Allocate a budget
 #
-# Split 1000 (cost units) between pre-training and code fine-tuning data. The frontier shows
-# expected loss and its band for every split; EVPI says whether knowing the true parameters
-# would change the choice enough to be worth more experiments first.
+# Split 1000 (cost units) jointly between pre-training and each portfolio distribution's
+# fine-tuning data, at each distribution's own price. Candidate splits are scored over all
+# posterior draws at once, and the best is refined by a constrained optimiser. `draw_optima`
+# shows how the total fine-tuning share would move if we knew the parameters; EVPI says
+# whether knowing them would be worth more experiments first.
 
 # %%
-alloc = bs.allocate(fit, budget=1000, pretrain_price=1e-10, finetune_price=1e-6, distributions=["code"])
+alloc = bs.allocate(fit, budget=1000, pretrain_price=1e-10, finetune_price=prices, weights=weights)
 print(
-    f"spend {alloc.finetune_share['code']:.0%} on fine-tuning; expected loss {alloc.expected_loss:.4f}; "
-    f"per-draw optima 5-95%: {np.quantile(alloc.draw_optima, [0.05, 0.95]).round(2)}; EVPI {alloc.evpi:.2g} nats/token"
+    f"pre-training: {1 - sum(alloc.finetune_share.values()):.0%} of the budget; "
+    f"portfolio loss {alloc.expected_loss:.4f} (CVaR {alloc.loss_cvar:.4f}); "
+    f"per-draw optima 5-95%: {np.quantile(alloc.draw_optima, [0.05, 0.95]).round(2)}; "
+    f"EVPI {alloc.evpi:.2g} nats/token"
 )
-bs.frontier_plot(alloc.frontier, alloc.finetune_share["code"])
+alloc.summary()
 
 # %% [markdown]
-# Across several distributions, pre-training serves all of them while fine-tuning data serves one:
+# For one distribution the frontier is a curve: expected loss and its band for every split.
 
 # %%
-multi = bs.allocate(
-    fit, budget=1000, pretrain_price=1e-10, finetune_price=1e-6, distributions=["code", "legal", "poetry"]
-)
-multi.summary().assign(add_pretrain_tokens=multi.add_pretrain_tokens)
+code_only = bs.allocate(fit, budget=1000, pretrain_price=1e-10, finetune_price=1e-6, distributions=["code"])
+bs.frontier_plot(code_only.frontier, code_only.finetune_share["code"])
 
 # %% [markdown]
 # ## Which experiment next?
 #
-# For candidate runs, how much would each shrink the posterior sd of log G? Estimated by
-# simulating the run from the posterior and reweighting the draws (no refit); checked against
-# refits in `tests/test_slow_validation.py`.
+# For candidate runs, what would each teach us? `experiment_value` simulates each run from the
+# posterior and reweights the draws (no refit; checked against refits in
+# `tests/test_slow_validation.py`). Given the actions and the portfolio, it scores each run by
+# how much it would lower the expected regret of this decision (the value of sample
+# information), beside how much it would narrow the posterior of log G.
 
 # %%
 candidates = pd.DataFrame(
     {
-        "distribution": ["low_resource_lang", "low_resource_lang", "code"],
-        "pretrain_tokens": [1e11, 1e8, 1e11],
-        "finetune_tokens": [1e5, 1e8, 1e5],
+        "distribution": ["chat", "chat", "code", "poetry"],
+        "pretrain_tokens": [1e12, 1e8, 1e12, 1e12],
+        "finetune_tokens": [1e5, 1e8, 1e5, 1e5],
     }
 )
-bs.experiment_value(fit, candidates, simulations=100)
+bs.experiment_value(
+    fit,
+    candidates,
+    actions=actions,
+    weights=weights,
+    pretrain_price=1e-9,
+    finetune_price=prices,
+    simulations=100,
+)
