@@ -9,7 +9,7 @@ fit to one file. The pipeline, one module each: data -> laws -> spec/model -> fi
 from . import data, datasets
 from .compare import LooWarning, compare_fits
 from .data import BayesScalingError, Runs, RunsValidationError, validate_runs
-from .datasets import example_truth, load_example
+from .datasets import example_truth, list_datasets, load_dataset, load_example
 from .decide import Allocation, allocate, experiment_value, rank_actions
 from .diagnostics import Diagnostics, SamplingWarning
 from .fit import Fit, fit, prior_predictive
@@ -55,6 +55,8 @@ __all__ = [
     "gap_table",
     "get_law",
     "load_example",
+    "list_datasets",
+    "load_dataset",
     "load_fit",
     "load_spec",
     "parameter_table",

@@ -34,6 +34,7 @@ def _fit(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         progress=not args.quiet,
         units=args.units,
+        loss_unit=args.loss_unit,
     )
     print(fitted.diagnostics.summary_line(), file=sys.stderr)
     fitted.save(args.output)
@@ -73,6 +74,27 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset(args: argparse.Namespace) -> int:
+    if args.name is None:
+        print(
+            format_table(
+                bs.list_datasets()[["name", "units", "loss_unit", "description"]], "shipped run tables"
+            )
+        )
+        return 0
+    table = bs.load_dataset(args.name)
+    if args.output:
+        table.to_csv(args.output, index=False)
+        print(
+            f"wrote {args.output}: {len(table)} runs, inputs in {table.attrs['units']}, "
+            f"loss = {table.attrs['loss_unit']}",
+            file=sys.stderr,
+        )
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     fitted = bs.load_fit(args.fit)
     grid = bs.data.read_runs_csv(args.grid)
@@ -88,7 +110,7 @@ def _predict(args: argparse.Namespace) -> int:
         table.to_csv(sys.stdout, index=False)
     else:
         what = "a new run's loss" if args.observations else "expected loss"
-        print(format_table(table, f"{what}, nats/token ({args.prob:.0%} credible interval)"))
+        print(format_table(table, f"{what}, {fitted.loss_unit} ({args.prob:.0%} credible interval)"))
     return 0
 
 
@@ -112,7 +134,8 @@ def _rank(args: argparse.Namespace) -> int:
             format_table(
                 table,
                 f"actions ranked by the expected portfolio loss sum_d w_d L_d (weights: {weights}; "
-                f"loss in nats/token; loss_q = {args.quantile:.0%} quantile, loss_cvar = mean beyond it)",
+                f"loss in {fitted.loss_unit}; loss_q = {args.quantile:.0%} quantile, "
+                "loss_cvar = mean beyond it)",
             )
         )
     if table.attrs.get("note"):
@@ -168,14 +191,14 @@ def _allocate(args: argparse.Namespace) -> int:
     q = args.quantile or 0.9
     print(
         f"  portfolio loss at this split: mean {result.expected_loss:.4g}, {q:.0%} quantile "
-        f"{result.loss_quantile:.4g}, CVaR {result.loss_cvar:.4g} nats/token"
+        f"{result.loss_quantile:.4g}, CVaR {result.loss_cvar:.4g} {fitted.loss_unit}"
     )
     print(
         f"  share on fine-tuning each posterior draw would pick: median {optima[1]:.0%}, "
         f"90% range {optima[0]:.0%} to {optima[2]:.0%}"
     )
     print(
-        f"  expected value of perfect information: {result.evpi:.3g} nats/token"
+        f"  expected value of perfect information: {result.evpi:.3g} {fitted.loss_unit}"
         + (" (more runs before deciding could pay)" if result.evpi > 1e-3 else "")
     )
     if args.plot:
@@ -333,7 +356,10 @@ def make_parser() -> argparse.ArgumentParser:
         help="shipped model name or path of a TOML spec (default transfer_gap)",
     )
     p.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc"])
-    p.add_argument("--units", default="tokens", help="unit of the token columns (default tokens)")
+    p.add_argument("--units", default=None, help="what the input columns count (default tokens)")
+    p.add_argument(
+        "--loss-unit", default=None, help="what the loss measures, e.g. 'test error' (default nats/token)"
+    )
     _add_sampling_options(p)
     p.set_defaults(run=_fit)
 
@@ -350,6 +376,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--prob", type=float, default=0.9, help="interval probability (default 0.9)")
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_summary)
+
+    p = sub.add_parser("dataset", help="list the shipped run tables, or write one as CSV")
+    p.add_argument("name", nargs="?", help="data set name (e.g. mikami2021); none lists them")
+    p.add_argument("--output", "-o", help="CSV file to write (default: stdout)")
+    p.set_defaults(run=_dataset)
 
     p = sub.add_parser("predict", help="posterior predictive loss at the rows of a CSV grid")
     p.add_argument("fit", help="fit file written by `bayes-scaling fit`")

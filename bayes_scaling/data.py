@@ -48,7 +48,8 @@ class Runs:
     table: pd.DataFrame
     distributions: tuple[str, ...]
     distribution_index: np.ndarray
-    units: str = "tokens"
+    units: str = "tokens"  # what the input columns count (tokens, images, examples)
+    loss_unit: str = "nats/token"  # what the loss column measures (an error rate, a perplexity)
 
     def column(self, name: str) -> np.ndarray:
         return self.table[name].to_numpy(dtype=float)
@@ -117,7 +118,8 @@ def validate_runs(
     columns: Mapping[str, str] | None = None,
     allow_zero: Iterable[str] = (),
     min_runs_per_distribution: int = 1,
-    units: str = "tokens",
+    units: str | None = None,
+    loss_unit: str | None = None,
     source: str | None = None,
 ) -> Runs:
     """Check a run table against the schema and return clean arrays and labels.
@@ -135,14 +137,18 @@ def validate_runs(
         under the ``effective_data`` law).
     min_runs_per_distribution
         Fewest runs a distribution needs for its own parameters to be fitted.
-    units
-        The unit tokens are counted in; stored with the fit and echoed in tables.
+    units, loss_unit
+        What the input columns count (default ``tokens``) and what the loss measures
+        (default ``nats/token``); stored with the fit and echoed in tables and plots. A
+        DataFrame from :func:`load_dataset` carries its own (``attrs``), used when these
+        are not given.
 
     Raises
     ------
     RunsValidationError
         Listing every problem found, not only the first.
     """
+    attrs = dict(data.attrs) if isinstance(data, pd.DataFrame) else {}
     if isinstance(data, (str, os.PathLike)):
         source = source or os.fspath(data)
         table = read_runs_csv(data)
@@ -238,4 +244,10 @@ def validate_runs(
     table[DISTRIBUTION] = table[DISTRIBUTION].astype(str)
     distributions = tuple(pd.unique(table[DISTRIBUTION]))
     index = pd.Categorical(table[DISTRIBUTION], categories=distributions).codes.astype(np.int64)
-    return Runs(table=table, distributions=distributions, distribution_index=index, units=units)
+    return Runs(
+        table=table,
+        distributions=distributions,
+        distribution_index=index,
+        units=units or attrs.get("units", "tokens"),
+        loss_unit=loss_unit or attrs.get("loss_unit", "nats/token"),
+    )

@@ -363,6 +363,7 @@ def rank_actions(
         else ""
     )
     table.attrs["weights"] = weight.to_dict()
+    table.attrs["loss_unit"] = fit.loss_unit
     return table
 
 
@@ -474,6 +475,7 @@ def allocate(
     )
     for j, name in enumerate(names):
         frontier[f"finetune_share_{name}"] = shares[:, 1 + j]
+    frontier.attrs["loss_unit"] = fit.loss_unit
     q = quantile or 0.9
     loss_q, loss_cvar = _tail(best_total[:, None], q)
     return Allocation(

@@ -51,7 +51,8 @@ class Fit:
     spec: ModelSpec
     normalisation: Normalisation
     distributions: tuple[str, ...]
-    units: str = "tokens"
+    units: str = "tokens"  # what the input columns count
+    loss_unit: str = "nats/token"  # what the loss measures
     diagnostics: Diagnostics | None = field(default=None)
 
     @property
@@ -91,6 +92,7 @@ class Fit:
                 "log_refs": json.dumps(self.normalisation.log_refs),
                 "distributions": json.dumps(list(self.distributions)),
                 "units": self.units,
+                "loss_unit": self.loss_unit,
                 "diagnostics": json.dumps(self.diagnostics.to_dict()) if self.diagnostics else "{}",
             }
         )
@@ -117,6 +119,7 @@ class Fit:
             normalisation=Normalisation(json.loads(attrs["log_refs"])),
             distributions=tuple(json.loads(attrs["distributions"])),
             units=attrs.get("units", "tokens"),
+            loss_unit=attrs.get("loss_unit", "nats/token"),
             diagnostics=Diagnostics.from_dict(diag) if diag else None,
         )
 
@@ -192,7 +195,8 @@ def fit(
     target_accept: float = 0.95,
     adaptation: Adaptation = "diag",
     progress: bool = True,
-    units: str = "tokens",
+    units: str | None = None,
+    loss_unit: str | None = None,
     warn: bool = True,
 ) -> Fit:
     """Sample the posterior of a scaling-law model of a run table.
@@ -217,6 +221,9 @@ def fit(
     target_accept
         NUTS's target acceptance rate; 0.95 (not 0.9) removed the odd divergence on the
         example at the cost of ~45% more leapfrog steps.
+    units, loss_unit
+        What the inputs count and what the loss measures (defaults ``tokens`` and
+        ``nats/token``, or the data set's own for a table from :func:`load_dataset`).
     warn
         Emit a :class:`SamplingWarning` for each diagnostic problem found.
 
@@ -241,6 +248,7 @@ def fit(
             allow_zero=spec.law.zero_allowed,
             min_runs_per_distribution=spec.min_runs_per_distribution,
             units=units,
+            loss_unit=loss_unit,
         )
     normalisation = Normalisation.from_runs(runs, spec.law.inputs)
     model_ = build_model(spec, runs, normalisation)
@@ -294,6 +302,7 @@ def fit(
         normalisation=normalisation,
         distributions=runs.distributions,
         units=runs.units,
+        loss_unit=runs.loss_unit,
         diagnostics=diagnostics,
     )
 

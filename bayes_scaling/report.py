@@ -165,7 +165,7 @@ def ranking_plot(table: pd.DataFrame, *, title: str = "Candidate actions"):
         for a, p, c in zip(order["action"], order["p_best"], order["cost"], strict=True)
     ]
     ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlabel("drop in the weighted portfolio loss (nats/token)")
+    ax.set_xlabel(f"drop in the weighted portfolio loss ({table.attrs.get('loss_unit', 'nats/token')})")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title(title, fontsize=10)
@@ -196,7 +196,7 @@ def frontier_plot(
     if chosen_share is not None:
         ax.axvline(chosen_share, color="C3", ls="--", label=f"chosen: {chosen_share:.0%} on fine-tuning")
     ax.set_xlabel("share of budget spent on fine-tuning tokens")
-    ax.set_ylabel("loss (nats/token)")
+    ax.set_ylabel(f"loss ({frontier.attrs.get('loss_unit', 'nats/token')})")
     ax.legend(fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
