@@ -104,6 +104,7 @@ def _predict(args: argparse.Namespace) -> int:
         prob=args.prob,
         new_distribution=args.new_distribution,
         kind="observation" if args.observations else "expected",
+        law_only_beside=args.law_only_beside,
         seed=args.seed,
     )
     if args.csv:
@@ -395,6 +396,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--observations",
         action="store_true",
         help="bands for a new run's measured loss (with noise), not the expected curve",
+    )
+    p.add_argument(
+        "--law-only-beside",
+        action="store_true",
+        help="add the bands without the law's own error past the data (parameters and noise only)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", action="store_true", help="CSV on stdout")

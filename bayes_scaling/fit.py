@@ -25,7 +25,15 @@ from scipy import stats
 
 from .data import BayesScalingError, Runs, validate_runs
 from .diagnostics import Diagnostics, check_sampling
-from .model import DISTRIBUTION, OBSERVED, RUN, Normalisation, build_model
+from .discrepancy import (
+    MIN_LEVELS,
+    Discrepancy,
+    extrapolation_distance,
+    fitted_ranges,
+    learn_scale,
+    leave_future_out_cuts,
+)
+from .model import DISTRIBUTION, OBSERVED, RUN, RUN_WEIGHT, Normalisation, build_model
 from .spec import ModelSpec, load_spec, spec_from_json
 
 Sampler = Literal["nutpie", "pymc"]
@@ -54,6 +62,7 @@ class Fit:
     units: str = "tokens"  # what the input columns count
     loss_unit: str = "nats/token"  # what the loss measures
     diagnostics: Diagnostics | None = field(default=None)
+    discrepancy: Discrepancy = field(default_factory=Discrepancy)  # how wrong the law may be past the data
 
     @property
     def law(self):
@@ -93,6 +102,7 @@ class Fit:
                 "distributions": json.dumps(list(self.distributions)),
                 "units": self.units,
                 "loss_unit": self.loss_unit,
+                "discrepancy": json.dumps(self.discrepancy.to_dict()),
                 "diagnostics": json.dumps(self.diagnostics.to_dict()) if self.diagnostics else "{}",
             }
         )
@@ -120,6 +130,7 @@ class Fit:
             distributions=tuple(json.loads(attrs["distributions"])),
             units=attrs.get("units", "tokens"),
             loss_unit=attrs.get("loss_unit", "nats/token"),
+            discrepancy=Discrepancy.from_dict(json.loads(attrs.get("discrepancy", "{}"))),
             diagnostics=Diagnostics.from_dict(diag) if diag else None,
         )
 
@@ -164,8 +175,7 @@ def _nutpie_sample(
     if compiled is None:
         compiled = nutpie.compile_pymc_model(model, backend="numba")
         _COMPILED[key] = compiled
-    else:
-        compiled = compiled.with_data(**data)
+    compiled = compiled.with_data(**data)
     compile_seconds = time.perf_counter() - start
     tree = nutpie.sample(
         compiled,
@@ -254,38 +264,28 @@ def fit(
     model_ = build_model(spec, runs, normalisation)
     data = {v.name: v.get_value() for v in model_.data_vars}
 
+    settings = {"target_accept": target_accept, "adaptation": adaptation, "sampler": sampler}
     start = time.perf_counter()
-    compile_seconds, used = 0.0, "pymc"
-    if sampler == "nutpie":
-        used = adaptation
-        idata, compile_seconds = _nutpie_sample(
-            model_,
-            spec,
-            runs,
-            data,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            progress=progress,
-            target_accept=target_accept,
-            adaptation=adaptation,
-        )
-    else:
-        with model_:
-            idata = pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=seed,
-                nuts_sampler="pymc",
-                progressbar=progress,
-                target_accept=target_accept,
-                compute_convergence_checks=False,
-            )
+    idata, compile_seconds = _sample(
+        model_,
+        spec,
+        runs,
+        data,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        progress=progress,
+        **settings,
+    )
+    used = adaptation if sampler == "nutpie" else "pymc"
+    idata = _attach_data(idata, model_, runs, spec)
+    discrepancy = Discrepancy(note="not learned: the spec's [discrepancy] method is 'none'")
+    if spec.discrepancy.method == "leave_future_out":
+        discrepancy = _learn_discrepancy(model_, spec, runs, data, seed=seed, **settings)
+    # wall time of the whole fit: compilation, sampling and the leave-future-out refits
     elapsed = time.perf_counter() - start
 
-    idata = _attach_data(idata, model_, runs, spec)
     diagnostics = check_sampling(
         idata,
         spec,
@@ -304,7 +304,95 @@ def fit(
         units=runs.units,
         loss_unit=runs.loss_unit,
         diagnostics=diagnostics,
+        discrepancy=discrepancy,
     )
+
+
+def _sample(
+    model: pm.Model,
+    spec: ModelSpec,
+    runs: Runs,
+    data: Mapping[str, np.ndarray],
+    *,
+    sampler: Sampler,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    progress: bool,
+    target_accept: float,
+    adaptation: Adaptation,
+) -> tuple[xr.DataTree, float]:
+    """Posterior draws of ``model`` given ``data`` and the seconds spent compiling."""
+    if sampler == "nutpie":
+        return _nutpie_sample(
+            model,
+            spec,
+            runs,
+            data,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+            target_accept=target_accept,
+            adaptation=adaptation,
+        )
+    with model:
+        pm.set_data(data)
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=seed,
+            nuts_sampler="pymc",
+            progressbar=progress,
+            target_accept=target_accept,
+            compute_convergence_checks=False,
+        )
+    return idata, 0.0
+
+
+def _learn_discrepancy(
+    model: pm.Model, spec: ModelSpec, runs: Runs, data: Mapping[str, np.ndarray], *, seed: int, **settings
+) -> Discrepancy:
+    """Leave-future-out refits within the runs (see :mod:`discrepancy`): for each input, drop
+    every distribution's largest level of it (weight 0, same compiled model), predict the
+    dropped runs, and learn the discrepancy scale from their errors."""
+    inputs = spec.law.inputs
+    cuts = leave_future_out_cuts(runs.table, inputs, max(spec.min_runs_per_distribution, 2))
+    if not cuts:
+        return Discrepancy(
+            note=f"not learned: no distribution has {MIN_LEVELS}+ distinct values of any input "
+            f"({', '.join(inputs)}); bands past the data count parameters and noise only"
+        )
+    how = spec.discrepancy
+    residuals, variances, distances = [], [], []
+    for k, held in enumerate(cuts.values()):
+        subset = {**data, RUN_WEIGHT: (~held).astype(float)}
+        idata, _ = _sample(
+            model, spec, runs, subset, draws=how.draws, tune=how.tune, chains=how.chains,
+            seed=seed + 1 + k, progress=False, **settings,
+        )  # fmt: skip
+        posterior = idata.posterior.to_dataset()
+        log_inputs = [data[f"log_{name}"][held] for name in inputs]
+        index = runs.distribution_index[held]
+        params = {}
+        for name in spec.law.parameters:
+            value = posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...).values
+            params[name] = value[:, index] if value.ndim == 2 else value[:, None]
+        mean = spec.law.log_loss(*[x[None, :] for x in log_inputs], **params)  # (S, held)
+        sigma = posterior["sigma"].stack(sample=("chain", "draw")).transpose("sample", ...).values
+        sigma = sigma[:, index] if sigma.ndim == 2 else sigma[:, None]
+        noise = (sigma**2).mean(axis=0) * spec.likelihood.nu / (spec.likelihood.nu - 2)
+        residuals.append(data[f"{OBSERVED}_observed"][held] - mean.mean(axis=0))
+        variances.append(mean.var(axis=0) + noise)
+        ranges = fitted_ranges(runs.table[~held], inputs)
+        distances.append(extrapolation_distance(runs.table[held], ranges, inputs))
+    scale = learn_scale(
+        np.concatenate(residuals), np.concatenate(variances), np.concatenate(distances), spec.likelihood.nu
+    )
+    return Discrepancy(scale=scale, heldout_runs=int(sum(h.sum() for h in cuts.values())), cuts=tuple(cuts))
 
 
 def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs, spec: ModelSpec) -> xr.DataTree:

@@ -19,6 +19,7 @@ from .spec import ModelSpec, ParameterSpec, Prior
 RUN = "run"
 DISTRIBUTION = "distribution"
 OBSERVED = "log_loss"
+RUN_WEIGHT = "run_weight"
 
 
 @dataclass(frozen=True)
@@ -90,5 +91,10 @@ def build_model(spec: ModelSpec, runs: Runs, normalisation: Normalisation | None
             sigma = _prior("sigma", lik.sigma, dims=DISTRIBUTION)[index]
         mean = law.log_loss(*inputs, **params)
         observed = pm.Data(f"{OBSERVED}_observed", np.log(runs.column("loss")), dims=RUN)
-        pm.StudentT(OBSERVED, nu=lik.nu, mu=mean, sigma=sigma, observed=observed, dims=RUN)
+        # Each run's log likelihood counts with its weight: 1 for a fit, 0 for a run held out
+        # by a leave-future-out or backtest fit, so those refits reuse the compiled model
+        # (same shapes, new data) instead of compiling one per subset.
+        weight = pm.Data(RUN_WEIGHT, np.ones(runs.n_runs), dims=RUN)
+        density = pm.logp(pm.StudentT.dist(nu=lik.nu, mu=mean, sigma=sigma), observed)
+        pm.Potential(OBSERVED, (weight * density).sum())
     return model

@@ -14,6 +14,7 @@ import pymc as pm
 import xarray as xr
 
 from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
+from .discrepancy import extrapolation_distance, fitted_ranges
 from .intervals import check_prob, summarise_draws
 
 if TYPE_CHECKING:
@@ -111,12 +112,16 @@ def point_parameters(
     return {k: chosen[k].transpose(SAMPLE, POINT).values for k in fit.law.parameters}
 
 
-def predict(fit: Fit, grid: pd.DataFrame, *, new_distribution: bool = False, seed: int = 0) -> xr.Dataset:
-    """Posterior predictive loss draws at each row of ``grid``.
+def predict(
+    fit: Fit, grid: pd.DataFrame, *, new_distribution: bool = False, seed: int = 0, discrepancy: bool = True
+) -> xr.Dataset:
+    """Posterior predictive loss draws at each row of ``grid``, in the fit's loss unit.
 
-    Returns a Dataset with dims (sample, point): ``loss`` is the law's expected curve
-    (no observation noise); ``loss_observed`` a new run's measured loss (with the fitted
-    Student-t noise on log loss). Both in nats/token.
+    Returns a Dataset with dims (sample, point): ``loss`` is the expected loss, the law's
+    curve; ``loss_observed`` a new run's measured loss (with the fitted Student-t noise on
+    log loss). Past the data both include the law's own error (``discrepancy=True``, see
+    :mod:`bayes_scaling.discrepancy`): Normal(0, (scale x d)^2) on log loss, d the point's
+    ``extrapolation_distance`` (a coordinate, 0 inside the fitted range).
     """
     grid = _check_grid(fit, grid, new_distribution)
     rng = np.random.default_rng(seed)
@@ -127,12 +132,25 @@ def predict(fit: Fit, grid: pd.DataFrame, *, new_distribution: bool = False, see
     labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
     sigma = observation_noise(fit, labels, rng)
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
+    distance = extrapolation_distances(fit, grid, new_distribution)
+    law_error = fit.discrepancy.scale * distance[None, :] * rng.standard_normal(log_loss.shape)
+    if discrepancy:
+        log_loss = log_loss + law_error
     return xr.Dataset(
         {
             "loss": ((SAMPLE, POINT), np.exp(log_loss)),
             "loss_observed": ((SAMPLE, POINT), np.exp(log_loss + noise)),
-        }
+        },
+        coords={"extrapolation_distance": (POINT, distance)},
     )
+
+
+def extrapolation_distances(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> np.ndarray:
+    """Log-distance of each row beyond its distribution's fitted range (all runs' range for a
+    new distribution); 0 inside it."""
+    ranges = fitted_ranges(fit.runs, fit.law.inputs)
+    labels = np.full(len(grid), "*") if new_distribution else None
+    return extrapolation_distance(grid, ranges, fit.law.inputs, labels)
 
 
 def prediction_table(
@@ -143,40 +161,36 @@ def prediction_table(
     kind: Kind = "expected",
     new_distribution: bool = False,
     seed: int = 0,
+    law_only_beside: bool = False,
 ) -> pd.DataFrame:
-    """The grid's columns plus ``loss_mean,loss_median,loss_lower,loss_upper`` and
-    ``extrapolation`` (True where an input lies outside the fitted distribution's runs).
+    """The grid's columns plus ``loss_mean,loss_median,loss_lower,loss_upper``,
+    ``extrapolation_distance`` (log-distance beyond the distribution's fitted range) and
+    ``extrapolation`` (True where it is > 0).
 
-    ``kind="expected"`` bands the law's curve; ``"observation"`` bands a new run's loss.
+    ``kind="expected"`` bands the law's curve; ``"observation"`` bands a new run's loss. Past
+    the data the bands include the law's own error (the fit's learned discrepancy);
+    ``law_only_beside=True`` adds ``loss_lower_law_only,loss_upper_law_only``, the bands
+    from parameter (and noise) uncertainty alone, for comparison.
     """
     prob = check_prob(prob)
     if kind not in ("expected", "observation"):
         raise BayesScalingError(f"kind must be 'expected' or 'observation', got {kind!r}")
-    draws = predict(fit, grid, new_distribution=new_distribution, seed=seed)
     variable = "loss" if kind == "expected" else "loss_observed"
+    draws = predict(fit, grid, new_distribution=new_distribution, seed=seed)
     summary = summarise_draws(draws[variable], prob, sample_dims=(SAMPLE,))
     table = grid.reset_index(drop=True).copy()
     for stat in ("mean", "median", "lower", "upper"):
         table[f"loss_{stat}"] = summary[stat].values
-    table["extrapolation"] = extrapolation_flags(fit, table, new_distribution)
+    if law_only_beside:
+        plain = predict(fit, grid, new_distribution=new_distribution, seed=seed, discrepancy=False)
+        plain = summarise_draws(plain[variable], prob, sample_dims=(SAMPLE,))
+        table["loss_lower_law_only"], table["loss_upper_law_only"] = (
+            plain["lower"].values,
+            plain["upper"].values,
+        )
+    table["extrapolation_distance"] = draws["extrapolation_distance"].values
+    table["extrapolation"] = table["extrapolation_distance"].to_numpy() > 0
     return table
-
-
-def extrapolation_flags(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> np.ndarray:
-    """True where a row's inputs lie outside the range of its distribution's fitted runs."""
-    runs = fit.runs
-    flags = np.zeros(len(grid), dtype=bool)
-    for name in fit.law.inputs:
-        if new_distribution:
-            low, high = runs[name].min(), runs[name].max()
-            values = grid[name].to_numpy(dtype=float)
-            flags |= (values < low) | (values > high)
-            continue
-        limits = runs.groupby(DISTRIBUTION)[name].agg(["min", "max"])
-        bounds = limits.loc[grid[DISTRIBUTION].astype(str)]
-        values = grid[name].to_numpy(dtype=float)
-        flags |= (values < bounds["min"].to_numpy()) | (values > bounds["max"].to_numpy())
-    return flags
 
 
 def derived_table(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -104,6 +104,21 @@ class LikelihoodSpec:
 
 
 @dataclass(frozen=True)
+class DiscrepancySpec:
+    """How the law's own error past the data is learned (see :mod:`bayes_scaling.discrepancy`).
+
+    ``leave_future_out`` refits without each distribution's largest level of each input
+    (``draws``/``tune``/``chains`` per refit) and learns the scale from the held-out errors;
+    ``none`` leaves bands past the data with parameter and noise uncertainty only.
+    """
+
+    method: Literal["leave_future_out", "none"] = "leave_future_out"
+    draws: int = 300
+    tune: int = 300
+    chains: int = 2
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything needed to build a model, apart from the data."""
 
@@ -114,6 +129,7 @@ class ModelSpec:
     description: str = ""
     min_runs_per_distribution: int = 1
     source: str = ""
+    discrepancy: DiscrepancySpec = field(default_factory=DiscrepancySpec)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, the same shape as the TOML file; saved with every fit."""
@@ -136,6 +152,7 @@ class ModelSpec:
             "description": self.description,
             "min_runs_per_distribution": self.min_runs_per_distribution,
             "likelihood": {"nu": lik.nu, "sigma_pooling": lik.sigma_pooling, "sigma": lik.sigma.to_dict()},
+            "discrepancy": asdict(self.discrepancy),
             "parameters": params,
         }
 
@@ -153,6 +170,10 @@ class ModelSpec:
             lines.append(f"  {p.name:<6} {p.pooling:<12} {priors}")
         lik = self.likelihood
         lines.append(f"  log loss ~ StudentT(nu={lik.nu:g}, sigma {lik.sigma_pooling} ~ {lik.sigma})")
+        if self.discrepancy.method == "leave_future_out":
+            lines.append(
+                "  past the data: + Normal(0, (scale x log-distance)^2), scale from leave-future-out refits"
+            )
         return "\n".join(lines)
 
 
@@ -224,6 +245,21 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
             lik_raw.get("sigma", {"dist": "HalfNormal", "sigma": 0.1}), f"{source}: [likelihood].sigma"
         ),
     )
+    disc_raw = dict(raw.get("discrepancy", {}))
+    unknown = sorted(set(disc_raw) - {"method", "draws", "tune", "chains"})
+    if unknown:
+        raise SpecError(
+            f"{source}: [discrepancy] takes method, draws, tune, chains; unexpected {', '.join(unknown)}"
+        )
+    if disc_raw.get("method", "leave_future_out") not in ("leave_future_out", "none"):
+        raise SpecError(
+            f"{source}: [discrepancy] method must be 'leave_future_out' or 'none', got {disc_raw['method']!r}"
+        )
+    for key in ("draws", "tune", "chains"):
+        if key in disc_raw and (not isinstance(disc_raw[key], int) or disc_raw[key] < 1):
+            raise SpecError(
+                f"{source}: [discrepancy] {key} must be a whole number >= 1, got {disc_raw[key]!r}"
+            )
     return ModelSpec(
         name=raw.get("name", law.name),
         law=law,
@@ -232,6 +268,7 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
         description=raw.get("description", ""),
         min_runs_per_distribution=int(raw.get("min_runs_per_distribution", 1)),
         source=source,
+        discrepancy=DiscrepancySpec(**disc_raw),
     )
 
 
