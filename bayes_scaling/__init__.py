@@ -7,6 +7,7 @@ fit to one file. The pipeline, one module each: data -> laws -> spec/model -> fi
 """
 
 from . import data, datasets
+from .backtest import Backtest, backtest, rolling_backtest
 from .compare import LooWarning, compare_fits
 from .data import BayesScalingError, Runs, RunsValidationError, validate_runs
 from .datasets import example_truth, list_datasets, load_dataset, load_example
@@ -14,7 +15,7 @@ from .decide import Allocation, allocate, experiment_value, rank_actions
 from .diagnostics import Diagnostics, SamplingWarning
 from .fit import Fit, fit, prior_predictive
 from .laws import LAWS, Law, get_law
-from .plots import curve_plot, ppc_plot, prior_curve_plot
+from .plots import backtest_plot, curve_plot, ppc_plot, prior_curve_plot
 from .predict import derived_table, predict, prediction_table
 from .report import forest_plot, frontier_plot, gap_table, parameter_table, ranking_plot, summary
 from .simulate import simulate_runs
@@ -24,6 +25,9 @@ load_fit = Fit.load
 
 
 __all__ = [
+    "Backtest",
+    "backtest",
+    "rolling_backtest",
     "data",
     "datasets",
     "LAWS",
@@ -38,6 +42,7 @@ __all__ = [
     "SpecError",
     "available_models",
     "curve_plot",
+    "backtest_plot",
     "ppc_plot",
     "prior_curve_plot",
     "prior_predictive",

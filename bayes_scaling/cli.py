@@ -95,6 +95,63 @@ def _dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    runs = _read_runs(args.runs, args.units, args.loss_unit)
+    options = {
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "seed": args.seed,
+        "target_accept": args.target_accept,
+    }
+    if args.holdout_above is not None and "," in args.holdout_above:
+        column, _, values = args.holdout_above.partition("=")
+        try:
+            cutoffs = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise bs.BayesScalingError(
+                f"--holdout-above {args.holdout_above}: write COLUMN=V1,V2,... with numbers"
+            ) from None
+        where = args.scheduler or f"a local Dask cluster of {args.workers} workers"
+        print(f"rolling backtest: {len(cutoffs)} cut-offs of {column} on {where}", file=sys.stderr)
+        table = bs.rolling_backtest(
+            runs, args.model, column=column, cutoffs=cutoffs, scheduler=args.scheduler, workers=args.workers,
+            **options,
+        )  # fmt: skip
+        unit = runs.attrs.get("loss_unit", "nats/token")
+        title = f"rolling backtest over {column} cut-offs (bands of new runs, loss in {unit})"
+    else:
+        where = {"holdout_above": args.holdout_above, "holdout_largest": args.holdout_largest}
+        result = bs.backtest(runs, args.model, **where, **options)
+        print(result.fit.diagnostics.summary_line(), file=sys.stderr)
+        table = result.summary
+        title = (
+            f"backtest, held out: {result.holdout}; bands of new runs, loss in {result.fit.loss_unit} "
+            f"(law's own error past the data: scale {result.fit.discrepancy.scale:.3g} per unit log-distance)"
+        )
+        if args.plot:
+            bs.backtest_plot(result, path=args.plot)
+            print(f"wrote {args.plot}", file=sys.stderr)
+        if args.runs_csv:
+            result.runs.to_csv(args.runs_csv, index=False)
+            print(f"wrote {args.runs_csv}", file=sys.stderr)
+    if args.csv:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        print(format_table(table, title))
+    return 0
+
+
+def _read_runs(source: str, units: str | None, loss_unit: str | None):
+    """A CSV path, or the name of a shipped data set (which carries its units)."""
+    if not Path(source).exists() and source in bs.datasets.CATALOG:
+        table = bs.load_dataset(source)
+    else:
+        table = bs.data.read_runs_csv(source)
+    table.attrs.update({k: v for k, v in (("units", units), ("loss_unit", loss_unit)) if v})
+    return table
+
+
 def _predict(args: argparse.Namespace) -> int:
     fitted = bs.load_fit(args.fit)
     grid = bs.data.read_runs_csv(args.grid)
@@ -382,6 +439,32 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="data set name (e.g. mikami2021); none lists them")
     p.add_argument("--output", "-o", help="CSV file to write (default: stdout)")
     p.set_defaults(run=_dataset)
+
+    p = sub.add_parser(
+        "backtest", help="hold out the largest runs, refit on the rest, score the bands on them"
+    )
+    p.add_argument("runs", help="CSV of runs, or a shipped data set name (mikami2021)")
+    p.add_argument("--model", default="transfer_gap", help="model name or spec path (default transfer_gap)")
+    hold = p.add_mutually_exclusive_group(required=True)
+    hold.add_argument(
+        "--holdout-above",
+        help="COLUMN=VALUE: hold out every run above VALUE; several values (COLUMN=V1,V2,...) "
+        "run a rolling backtest on Dask",
+    )
+    hold.add_argument(
+        "--holdout-largest", help="COLUMN:FRACTION: hold out each distribution's largest FRACTION of runs"
+    )
+    p.add_argument(
+        "--scheduler", help="Dask scheduler address for a rolling backtest (default: a local cluster)"
+    )
+    p.add_argument("--workers", type=int, default=2, help="workers of the local Dask cluster (default 2)")
+    p.add_argument("--plot", help="PNG: held-out runs against their bands")
+    p.add_argument("--runs-csv", help="CSV: every held-out run with its bands")
+    p.add_argument("--units", default=None, help="what the input columns count (default tokens)")
+    p.add_argument("--loss-unit", default=None, help="what the loss measures (default nats/token)")
+    p.add_argument("--csv", action="store_true", help="CSV on stdout")
+    _add_sampling_options(p)
+    p.set_defaults(run=_backtest)
 
     p = sub.add_parser("predict", help="posterior predictive loss at the rows of a CSV grid")
     p.add_argument("fit", help="fit file written by `bayes-scaling fit`")

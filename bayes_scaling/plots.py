@@ -161,3 +161,41 @@ def prior_curve_plot(draws, *, x_input: str, path=None, max_curves: int = 200):
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def backtest_plot(result, *, path=None):
+    """Each held-out run against the 90% band of a new run's loss from the refit without it:
+    the band with the law's own error past the data (dark) and from parameters and noise
+    alone (light); runs outside the dark band are red."""
+    import matplotlib.pyplot as plt
+
+    runs = result.runs.sort_values(["distribution", "median"]).reset_index(drop=True)
+    fit = result.fit
+    unit = fit.loss_unit if fit is not None else "loss"
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(runs) + 1.6))
+    y = np.arange(len(runs))
+    ax.hlines(y, runs.lower_90, runs.upper_90, color="C0", lw=3, alpha=0.45, label="90% band")
+    ax.hlines(
+        y,
+        runs.lower_90_law_only,
+        runs.upper_90_law_only,
+        color="C0",
+        lw=1.2,
+        label="parameters and noise only",
+    )
+    inside = (runs.loss >= runs.lower_90) & (runs.loss <= runs.upper_90)
+    ax.plot(runs.loss[inside], y[inside], "o", color="k", ms=3.5, label="held-out run")
+    ax.plot(runs.loss[~inside], y[~inside], "o", color="C3", ms=4.5, label="outside its band")
+    ax.set_yticks(
+        y, [f"{d}  (d={x:.1f})" for d, x in zip(runs.distribution, runs.extrapolation_distance, strict=True)]
+    )
+    ax.tick_params(axis="y", labelsize=6)
+    ax.set_xlabel(f"loss ({unit})")
+    coverage = result.summary.set_index("distribution").loc["all", "coverage_90"]
+    ax.set_title(f"Backtest, {result.holdout}: 90% bands cover {coverage:.0%}", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

@@ -1,6 +1,5 @@
 """Simulation-based calibration of the transfer-gap model, next to the bootstrap baseline.
 
-    .venv/bin/pip install -e '.[dask]'
     .venv/bin/python benchmarks/calibration.py [--datasets 100] [--address tcp://host:8786]
 
 For each setting (few and many runs per distribution), draws parameters *and* losses from
