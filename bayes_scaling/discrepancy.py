@@ -27,6 +27,7 @@ from scipy import optimize, stats
 from .data import DISTRIBUTION
 
 MIN_LEVELS = 3  # an input needs this many distinct values in a distribution to hold one out
+LEVEL_SHARE = 3  # leave-future-out holds out the largest 1/LEVEL_SHARE of an input's values
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,19 @@ def leave_future_out_cuts(
     table: pd.DataFrame, inputs: tuple[str, ...], min_runs: int
 ) -> dict[str, np.ndarray]:
     """For each input, the runs a leave-future-out refit holds out: in each distribution with
-    at least ``MIN_LEVELS`` distinct values of the input, the runs at its largest value, as
-    long as ``min_runs`` runs remain. Inputs where no distribution qualifies are left out."""
+    at least ``MIN_LEVELS`` distinct values of the input, the runs at its largest third of
+    those values (at least the largest one), as long as 2 values and ``min_runs`` runs
+    remain. Several levels, not one, so the held-out runs reach a distance past the rest
+    like the one predictions are asked for. Inputs where no distribution qualifies are left out."""
     cuts = {}
     for column in inputs:
         held = np.zeros(len(table), dtype=bool)
         for _, part in table.groupby(DISTRIBUTION, sort=False):
             values = part[column]
-            if values[values > 0].nunique() < MIN_LEVELS:
+            levels = np.sort(values[values > 0].unique())
+            if len(levels) < MIN_LEVELS:
                 continue
-            top = (values == values.max()).to_numpy()
+            top = (values >= levels[-max(1, len(levels) // LEVEL_SHARE)]).to_numpy()
             if (~top).sum() >= min_runs:
                 held[part.index.to_numpy()[top]] = True
         if held.any():
