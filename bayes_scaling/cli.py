@@ -42,35 +42,35 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(table, as_csv: bool, title: str) -> None:
+    """A table on stdout: CSV for programs, or fixed-width under a title for people."""
+    if as_csv:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        print(format_table(table, title))
+
+
 def _gaps(args: argparse.Namespace) -> int:
     fitted = bs.load_fit(args.fit)
     table = bs.gap_table(fitted, prob=args.prob)
-    if args.csv:
-        table.to_csv(sys.stdout, index=False)
-    else:
-        print(
-            format_table(
-                table,
-                f"transfer gap G ({args.prob:.0%} credible interval; "
-                f"L = E + (A p^-alpha + G) f^-beta, p and f in {fitted.units})",
-            )
-        )
+    _emit(
+        table,
+        args.csv,
+        f"transfer gap G ({args.prob:.0%} credible interval; "
+        f"L = E + (A p^-alpha + G) f^-beta, p and f in {fitted.units})",
+    )
     return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
     fitted = bs.load_fit(args.fit)
     table = bs.summary(fitted, prob=args.prob)
-    if args.csv:
-        table.to_csv(sys.stdout, index=False)
-    else:
-        print(
-            format_table(
-                table,
-                f"{fitted.law.name}: {fitted.law.description}, inputs in {fitted.units} "
-                f"({args.prob:.0%} credible interval; distribution * = shared by all)",
-            )
-        )
+    _emit(
+        table,
+        args.csv,
+        f"{fitted.law.name}: {fitted.law.description}, inputs in {fitted.units} "
+        f"({args.prob:.0%} credible interval; distribution * = shared by all)",
+    )
     return 0
 
 
@@ -135,10 +135,7 @@ def _backtest(args: argparse.Namespace) -> int:
         if args.runs_csv:
             result.runs.to_csv(args.runs_csv, index=False)
             print(f"wrote {args.runs_csv}", file=sys.stderr)
-    if args.csv:
-        table.to_csv(sys.stdout, index=False)
-    else:
-        print(format_table(table, title))
+    _emit(table, args.csv, title)
     return 0
 
 
@@ -164,11 +161,8 @@ def _predict(args: argparse.Namespace) -> int:
         law_only_beside=args.law_only_beside,
         seed=args.seed,
     )
-    if args.csv:
-        table.to_csv(sys.stdout, index=False)
-    else:
-        what = "a new run's loss" if args.observations else "expected loss"
-        print(format_table(table, f"{what}, {fitted.loss_unit} ({args.prob:.0%} credible interval)"))
+    what = "a new run's loss" if args.observations else "expected loss"
+    _emit(table, args.csv, f"{what}, {fitted.loss_unit} ({args.prob:.0%} credible interval)")
     return 0
 
 
@@ -184,18 +178,13 @@ def _rank(args: argparse.Namespace) -> int:
         pretrain_price=args.pretrain_price,
         finetune_price=_finetune_price(args),
     )
-    if args.csv:
-        table.to_csv(sys.stdout, index=False)
-    else:
-        weights = ", ".join(f"{d} {w:.3g}" for d, w in table.attrs["weights"].items() if w > 0)
-        print(
-            format_table(
-                table,
-                f"actions ranked by the expected portfolio loss sum_d w_d L_d (weights: {weights}; "
-                f"loss in {fitted.loss_unit}; loss_q = {args.quantile:.0%} quantile, "
-                "loss_cvar = mean beyond it)",
-            )
-        )
+    weights = ", ".join(f"{d} {w:.3g}" for d, w in table.attrs["weights"].items() if w > 0)
+    _emit(
+        table,
+        args.csv,
+        f"actions ranked by the expected portfolio loss sum_d w_d L_d (weights: {weights}; "
+        f"loss in {fitted.loss_unit}; loss_q = {args.quantile:.0%} quantile, loss_cvar = mean beyond it)",
+    )
     if table.attrs.get("note"):
         print(f"note: {table.attrs['note']}", file=sys.stderr)
     return 0

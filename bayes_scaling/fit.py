@@ -315,39 +315,24 @@ def _sample(
     data: Mapping[str, np.ndarray],
     *,
     sampler: Sampler,
-    draws: int,
-    tune: int,
-    chains: int,
-    seed: int,
-    progress: bool,
-    target_accept: float,
-    adaptation: Adaptation,
+    **options,
 ) -> tuple[xr.DataTree, float]:
-    """Posterior draws of ``model`` given ``data`` and the seconds spent compiling."""
+    """Posterior draws of ``model`` given ``data`` and the seconds spent compiling.
+
+    ``options``: draws, tune, chains, seed, progress, target_accept, adaptation.
+    """
     if sampler == "nutpie":
-        return _nutpie_sample(
-            model,
-            spec,
-            runs,
-            data,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            progress=progress,
-            target_accept=target_accept,
-            adaptation=adaptation,
-        )
+        return _nutpie_sample(model, spec, runs, data, **options)
     with model:
         pm.set_data(data)
         idata = pm.sample(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            random_seed=seed,
+            draws=options["draws"],
+            tune=options["tune"],
+            chains=options["chains"],
+            random_seed=options["seed"],
             nuts_sampler="pymc",
-            progressbar=progress,
-            target_accept=target_accept,
+            progressbar=options["progress"],
+            target_accept=options["target_accept"],
             compute_convergence_checks=False,
         )
     return idata, 0.0

@@ -23,20 +23,11 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
+from bayes_scaling.backtest import SUMMARY_COLUMNS
 from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
 LIN2024 = Path(__file__).resolve().parents[2] / "shared" / "data" / "lin2024"
-COLUMNS = [
-    "distribution",
-    "held_out",
-    "coverage_50",
-    "coverage_90",
-    "coverage_90_law_only",
-    "median_abs_log_error",
-    "median_width_90",
-    "median_width_90_law_only",
-    "median_extrapolation_distance",
-]
+COLUMNS = ["distribution", *SUMMARY_COLUMNS]
 
 
 def report(name: str, runs: pd.DataFrame, model: str = "transfer_gap", **holdout) -> None:

@@ -259,18 +259,11 @@ def test_sampling_warnings_print_once_without_source_lines(recovery_runs, tmp_pa
 
 
 def test_summary_shows_every_parameter_of_a_law_without_a_gap(tmp_path, capsys):
+    from test_law_recovery import CASES
+
     from bayes_scaling.simulate import simulate_runs
 
-    truth = pd.DataFrame(
-        {
-            "distribution": ["web", "books", "code"],
-            "E": [1.7, 1.9, 1.1],
-            "A": [400.0, 500.0, 300.0],
-            "alpha": 0.34,
-            "B": [410.0, 600.0, 300.0],
-            "beta": 0.28,
-        }
-    )
+    truth = CASES["chinchilla"][0]
     grid = {"params": [1e7, 1e8, 1e9, 1e10], "pretrain_tokens": [1e8, 1e9, 1e10, 1e11]}
     runs = tmp_path / "runs.csv"
     simulate_runs(truth, grid, law="chinchilla", noise=0.01, seed=1).to_csv(runs, index=False)
