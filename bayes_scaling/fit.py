@@ -169,7 +169,7 @@ def _nutpie_sample(
     """Posterior draws and the seconds spent compiling (0 when a cached model was reused)."""
     import nutpie
 
-    key = (spec.to_json(), runs.n_runs, len(runs.distributions))
+    key = (spec.to_json(), runs.n_runs, len(runs.distributions), RUN_WEIGHT in data)
     compiled = _COMPILED.get(key)
     start = time.perf_counter()
     if compiled is None:
@@ -282,7 +282,8 @@ def fit(
     idata = _attach_data(idata, model_, runs, spec)
     discrepancy = Discrepancy(note="not learned: the spec's [discrepancy] method is 'none'")
     if spec.discrepancy.method == "leave_future_out":
-        discrepancy = _learn_discrepancy(model_, spec, runs, data, seed=seed, **settings)
+        weighted = build_model(spec, runs, normalisation, weighted=True)
+        discrepancy = _learn_discrepancy(weighted, spec, runs, seed=seed, **settings)
     # wall time of the whole fit: compilation, sampling and the leave-future-out refits
     elapsed = time.perf_counter() - start
 
@@ -338,13 +339,13 @@ def _sample(
     return idata, 0.0
 
 
-def _learn_discrepancy(
-    model: pm.Model, spec: ModelSpec, runs: Runs, data: Mapping[str, np.ndarray], *, seed: int, **settings
-) -> Discrepancy:
+def _learn_discrepancy(model: pm.Model, spec: ModelSpec, runs: Runs, *, seed: int, **settings) -> Discrepancy:
     """Leave-future-out refits within the runs (see :mod:`discrepancy`): for each input, drop
-    every distribution's largest level of it (weight 0, same compiled model), predict the
-    dropped runs, and learn the discrepancy scale from their errors."""
+    every distribution's largest levels of it (weight 0 in the weighted ``model``, compiled
+    once for all the cuts), predict the dropped runs, and learn the discrepancy scale from
+    their errors."""
     inputs = spec.law.inputs
+    data = {v.name: v.get_value() for v in model.data_vars}
     cuts = leave_future_out_cuts(runs.table, inputs, max(spec.min_runs_per_distribution, 2))
     if not cuts:
         return Discrepancy(

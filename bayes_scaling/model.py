@@ -68,10 +68,13 @@ def _parameter(spec: ParameterSpec) -> pt.TensorVariable:
     return pm.Deterministic(name, pt.exp(mu + tau * z), dims=DISTRIBUTION)
 
 
-def build_model(spec: ModelSpec, runs: Runs, normalisation: Normalisation | None = None) -> pm.Model:
+def build_model(
+    spec: ModelSpec, runs: Runs, normalisation: Normalisation | None = None, *, weighted: bool = False
+) -> pm.Model:
     """The PyMC model of ``runs`` under ``spec``.
 
     Data enter as ``pm.Data`` so a compiled model can be reused for new data of the same shape.
+    ``weighted`` adds a ``run_weight`` per run (1 counts the run, 0 leaves it out).
     """
     law = spec.law
     normalisation = normalisation or Normalisation.from_runs(runs, law.inputs)
@@ -91,10 +94,14 @@ def build_model(spec: ModelSpec, runs: Runs, normalisation: Normalisation | None
             sigma = _prior("sigma", lik.sigma, dims=DISTRIBUTION)[index]
         mean = law.log_loss(*inputs, **params)
         observed = pm.Data(f"{OBSERVED}_observed", np.log(runs.column("loss")), dims=RUN)
-        # Each run's log likelihood counts with its weight: 1 for a fit, 0 for a run held out
-        # by a leave-future-out or backtest fit, so those refits reuse the compiled model
-        # (same shapes, new data) instead of compiling one per subset.
-        weight = pm.Data(RUN_WEIGHT, np.ones(runs.n_runs), dims=RUN)
-        density = pm.logp(pm.StudentT.dist(nu=lik.nu, mu=mean, sigma=sigma), observed)
-        pm.Potential(OBSERVED, (weight * density).sum())
+        if not weighted:
+            pm.StudentT(OBSERVED, nu=lik.nu, mu=mean, sigma=sigma, observed=observed, dims=RUN)
+        else:
+            # Each run's log likelihood counts with its weight, 0 for a run held out by a
+            # leave-future-out refit, so the refits of every subset share one compiled model.
+            # Kept apart from the fit's own model: identical in value, but not in floating
+            # point, and the fit's draws should not depend on whether refits follow.
+            weight = pm.Data(RUN_WEIGHT, np.ones(runs.n_runs), dims=RUN)
+            density = pm.logp(pm.StudentT.dist(nu=lik.nu, mu=mean, sigma=sigma), observed)
+            pm.Potential(OBSERVED, (weight * density).sum())
     return model

@@ -71,25 +71,43 @@ def test_default_fit_of_the_example_is_healthy_cold_and_reused(monkeypatch):
 
 
 def test_stored_log_likelihood_is_the_models(example_fit):
-    """The numpy log likelihood kept for LOO sums to the model's own likelihood term, draw by
-    draw, and a run's weight of 0 removes exactly its term (how held-out runs are dropped)."""
-    from bayes_scaling.model import OBSERVED, RUN_WEIGHT, build_model
+    """The numpy log likelihood kept for LOO equals PyMC's from the model itself."""
+    import pymc as pm
+
+    from bayes_scaling.model import build_model
 
     runs = bs.validate_runs(example_fit.runs)
     model = build_model(example_fit.spec, runs, example_fit.normalisation)
+    posterior = example_fit.idata.posterior.to_dataset().isel(draw=slice(0, 20))
+    expected = pm.compute_log_likelihood(
+        xr.DataTree.from_dict({"posterior": posterior}),
+        model=model,
+        extend_inferencedata=False,
+        progressbar=False,
+    )["log_loss"]
+    ours = example_fit.idata.log_likelihood["log_loss"].isel(draw=slice(0, 20))
+    assert ours.dims == expected.dims
+    # atol: the stored E, A, G are exp(log value) from numba with fastmath
+    np.testing.assert_allclose(ours.values, expected.values, rtol=0, atol=1e-7)
+
+
+def test_weighted_model_drops_exactly_the_held_out_runs(example_fit):
+    """The leave-future-out refits' model: with every weight 1 its likelihood term is the sum
+    of the stored pointwise log likelihood; a weight of 0 removes exactly that run's term."""
+    from bayes_scaling.model import OBSERVED, RUN_WEIGHT, build_model
+
+    runs = bs.validate_runs(example_fit.runs)
+    model = build_model(example_fit.spec, runs, example_fit.normalisation, weighted=True)
     term = model.compile_fn(model[OBSERVED], inputs=model.free_RVs, on_unused_input="ignore")
     posterior = example_fit.idata.posterior.to_dataset()
-    ours = example_fit.idata.log_likelihood["log_loss"]
-    for draw in range(0, 1000, 250):
-        point = {rv.name: posterior[rv.name].isel(chain=0, draw=draw).values for rv in model.free_RVs}
-        expected = float(term(point))
-        # atol: the stored E, A, G are exp(log value) from numba with fastmath
-        np.testing.assert_allclose(float(ours.isel(chain=0, draw=draw).sum()), expected, rtol=0, atol=1e-5)
+    ours = example_fit.idata.log_likelihood["log_loss"].isel(chain=0, draw=750)
+    point = {rv.name: posterior[rv.name].isel(chain=0, draw=750).values for rv in model.free_RVs}
+    full = float(term(point))
+    np.testing.assert_allclose(float(ours.sum()), full, rtol=0, atol=1e-5)
     weights = np.ones(runs.n_runs)
     weights[3] = 0.0
     model.set_data(RUN_WEIGHT, weights)
-    without = float(term(point))
-    np.testing.assert_allclose(expected - without, float(ours.isel(chain=0, draw=750, run=3)), atol=1e-7)
+    np.testing.assert_allclose(full - float(term(point)), float(ours.isel(run=3)), atol=1e-7)
 
 
 def test_low_rank_adaptation_is_available_and_recorded(recovery_runs):
