@@ -46,6 +46,11 @@ def _prior(name: str, prior: Prior, **kwargs) -> pt.TensorVariable:
     return getattr(pm, prior.dist)(name, **prior.args, **kwargs)
 
 
+def centring_name(name: str) -> str:
+    """The ``pm.Data`` holding a hierarchical parameter's centring, one value per distribution."""
+    return f"{name}_centring"
+
+
 def _parameter(spec: ParameterSpec) -> pt.TensorVariable:
     """The parameter, positive, as a scalar (shared) or a vector over distributions."""
     name = spec.name
@@ -55,17 +60,67 @@ def _parameter(spec: ParameterSpec) -> pt.TensorVariable:
     if spec.pooling == "independent":
         log_value = _prior(f"log_{name}", spec.prior, dims=DISTRIBUTION)
         return pm.Deterministic(name, pt.exp(log_value), dims=DISTRIBUTION)
+    if mu_integrated_out(spec, len(pm.modelcontext(None).coords[DISTRIBUTION])):
+        # One distribution: with mu ~ Normal(m, s) integrated out, log theta ~ Normal(m,
+        # sqrt(s^2 + tau^2)), the same prior; sampling mu and tau beside a theta the data
+        # pin down would be a funnel with nothing to learn. fit() draws mu afterwards from
+        # its exact conditional (see draw_integrated_mu).
+        tau = _prior(f"{name}_tau", spec.tau)
+        centre, spread = spec.mu.args["mu"], spec.mu.args["sigma"]
+        log_value = pm.Normal(f"log_{name}", centre, pt.sqrt(spread**2 + tau**2), dims=DISTRIBUTION)
+        return pm.Deterministic(name, pt.exp(log_value), dims=DISTRIBUTION)
     mu = _prior(f"{name}_mu", spec.mu)
     tau = _prior(f"{name}_tau", spec.tau)
-    if spec.centred:
-        # centred suits parameters each distribution's data pin down well: the non-centred
-        # form would then tie mu, tau and z along a curved ridge
-        log_value = pm.Normal(f"log_{name}", mu, tau, dims=DISTRIBUTION)
-        return pm.Deterministic(name, pt.exp(log_value), dims=DISTRIBUTION)
-    # non-centred: log theta_d = mu + tau * z_d keeps the funnel out of the sampler's way
-    # when the data say little about a distribution
-    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=DISTRIBUTION)
-    return pm.Deterministic(name, pt.exp(mu + tau * z), dims=DISTRIBUTION)
+    # Partial centring, per distribution: z_d ~ Normal(c_d mu, tau^c_d) and
+    # log theta_d = mu + tau^(1 - c_d) (z_d - c_d mu), the same prior for any c_d in [0, 1].
+    # c_d = 1 is the centred form, which suits a parameter the distribution's runs pin down
+    # (the non-centred one would tie mu, tau and z along a curved ridge); c_d = 0 is the
+    # non-centred form, which keeps the funnel out of the sampler's way where they say
+    # little. The spec's choice is the start; fit() sets c_d from a short pilot run.
+    start = np.full(len(pm.modelcontext(None).coords[DISTRIBUTION]), float(spec.centred))
+    centring = pm.Data(centring_name(name), start, dims=DISTRIBUTION)
+    z = pm.Normal(f"{name}_z", centring * mu, tau**centring, dims=DISTRIBUTION)
+    log_value = mu + tau ** (1.0 - centring) * (z - centring * mu)
+    return pm.Deterministic(name, pt.exp(log_value), dims=DISTRIBUTION)
+
+
+def mu_integrated_out(spec: ParameterSpec, n_distributions: int) -> bool:
+    """Whether a hierarchical parameter's mu is integrated out of the model (one distribution)."""
+    return spec.pooling == "hierarchical" and n_distributions == 1 and spec.mu.dist == "Normal"
+
+
+def centred_parameters(spec: ModelSpec, n_distributions: int) -> list[str]:
+    """Hierarchical parameters written with a partial centring (a ``*_centring`` datum)."""
+    return [
+        p.name
+        for p in spec.parameters.values()
+        if p.pooling == "hierarchical" and not mu_integrated_out(p, n_distributions)
+    ]
+
+
+def draw_integrated_mu(
+    spec: ParameterSpec, log_value: np.ndarray, tau: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Draws of mu given log theta and tau, where mu was integrated out of the model.
+
+    mu ~ Normal(m, s) and log theta | mu ~ Normal(mu, tau) give mu | log theta, tau ~
+    Normal((tau^2 m + s^2 log theta) / (s^2 + tau^2), s tau / sqrt(s^2 + tau^2)).
+    """
+    centre, spread = spec.mu.args["mu"], spec.mu.args["sigma"]
+    total = spread**2 + tau**2
+    mean = (tau**2 * centre + spread**2 * log_value) / total
+    return mean + spread * tau / np.sqrt(total) * rng.standard_normal(np.shape(mean))
+
+
+def partial_centring(posterior_variance: np.ndarray, tau_squared: float) -> np.ndarray:
+    """The centring c_d under which z_d is a posteriori independent of (mu, tau).
+
+    In a normal hierarchy whose data alone would give log theta_d a variance s_d^2, the
+    posterior variance v_d satisfies 1/v_d = 1/s_d^2 + 1/tau^2, and the best centring is
+    tau^2 / (tau^2 + s_d^2) = 1 - v_d / tau^2 (Papaspiliopoulos, Roberts and Skold 2007):
+    1 where the data pin theta_d down, 0 where they say nothing beyond the population.
+    """
+    return np.clip(1.0 - np.asarray(posterior_variance, dtype=float) / tau_squared, 0.0, 1.0)
 
 
 def build_model(
