@@ -7,6 +7,7 @@ the likelihood is a Student-t on log loss.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,8 +81,29 @@ def _parameter(spec: ParameterSpec) -> pt.TensorVariable:
     start = np.full(len(pm.modelcontext(None).coords[DISTRIBUTION]), float(spec.centred))
     centring = pm.Data(centring_name(name), start, dims=DISTRIBUTION)
     z = pm.Normal(f"{name}_z", centring * mu, tau**centring, dims=DISTRIBUTION)
-    log_value = mu + tau ** (1.0 - centring) * (z - centring * mu)
-    return pm.Deterministic(name, pt.exp(log_value), dims=DISTRIBUTION)
+    return pm.Deterministic(name, pt.exp(log_value_from_coordinate(z, mu, tau, centring)), dims=DISTRIBUTION)
+
+
+def log_value_from_coordinate(z, mu, tau, centring):
+    """log theta = mu + tau^(1 - c) (z - c mu), from the partially centred coordinate z:
+    numpy or PyTensor (fit() completes the posterior with it, see ``log_values``)."""
+    return mu + tau ** (1.0 - centring) * (z - centring * mu)
+
+
+def log_values(spec: ModelSpec, draws: Mapping[str, np.ndarray], centring: Mapping[str, np.ndarray]) -> dict:
+    """log theta of every per-distribution parameter from the sampled variables alone
+    (draws with a leading sample axis; ``centring`` by :func:`centring_name`)."""
+    out = {}
+    for name in spec.law.parameters:
+        p = spec.parameters[name]
+        if p.pooling == "shared":
+            continue
+        if f"log_{name}" in draws:  # independent, or hierarchical with mu integrated out
+            out[name] = draws[f"log_{name}"]
+        else:
+            mu, tau = draws[f"{name}_mu"][:, None], draws[f"{name}_tau"][:, None]
+            out[name] = log_value_from_coordinate(draws[f"{name}_z"], mu, tau, centring[centring_name(name)])
+    return out
 
 
 def mu_integrated_out(spec: ParameterSpec, n_distributions: int) -> bool:

@@ -1,0 +1,104 @@
+"""Sampling health and speed of the default fit on real and simulated tables, across seeds.
+
+    .venv/bin/python benchmarks/health.py [--data example mikami2021 chinchilla flan gigaword]
+        [--seeds 8] [--centring pilot spec]
+
+For each data set, each way of choosing how hierarchical parameters are centred (``pilot``: the default,
+partial centring per distribution from a pilot run; ``spec``: the spec's centred flags) and
+each seed: divergences, max r_hat, min bulk ESS (and where), leapfrog steps per draw, wall
+seconds of the fit including compilation and the pilot, and how much of it was compiling.
+All fits of one data set run in one process, so the first compiles and the rest reuse the
+compiled model (the "cold" and "reused" of issue 14). The leave-future-out refits are
+turned off ([discrepancy] method = "none") so that sampling alone is measured.
+
+Data: ``example`` (shipped), ``mikami2021`` (shipped), ``chinchilla`` (200 simulated runs of
+one distribution from the Chinchilla law, params 5.7e7-1.3e10, tokens 2.5e8-1.4e11, 2% noise)
+and ``flan`` / ``gigaword``: the rectified law on the 30 fine-tuning curves of
+../shared/data/lin2024 (no licence: read in place, never copied; skipped when absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import bayes_scaling as bs
+from bayes_scaling.simulate import simulate_runs
+
+LIN2024 = Path(__file__).resolve().parents[2] / "shared" / "data" / "lin2024"
+MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
+
+
+def chinchilla_runs() -> pd.DataFrame:
+    truth = pd.DataFrame(
+        [{"distribution": "chinchilla", "E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}]
+    )
+    grid = {"params": np.geomspace(5.7e7, 1.3e10, 20), "pretrain_tokens": np.geomspace(2.5e8, 1.4e11, 20)}
+    return simulate_runs(truth, grid, law="chinchilla", runs_per_distribution=200, noise=0.02, seed=0)
+
+
+def lin2024_runs(name: str) -> pd.DataFrame | None:
+    path = LIN2024 / f"{name}.csv"
+    if not path.is_file():
+        return None
+    wide = pd.read_csv(path)
+    sizes = [c for c in wide.columns if c.isdigit() and int(c) > 0]
+    long = wide.melt(id_vars=["config name"], value_vars=sizes, var_name="finetune_tokens", value_name="loss")
+    return pd.DataFrame(
+        {
+            "distribution": long["config name"],
+            "finetune_tokens": long.finetune_tokens.astype(float),
+            "loss": long.loss.astype(float),
+        }
+    )
+
+
+def runs_for(name: str) -> pd.DataFrame | None:
+    if name == "example":
+        return bs.load_example()
+    if name == "mikami2021":
+        return bs.load_dataset(name)
+    if name == "chinchilla":
+        return chinchilla_runs()
+    return lin2024_runs(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--data", nargs="+", default=["example", "mikami2021", "chinchilla", "flan", "gigaword"]
+    )
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--centring", nargs="+", default=["pilot"])
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    for name in args.data:
+        runs = runs_for(name)
+        if runs is None:
+            print(f"{name}: skipped, {LIN2024} is absent (lin2024 has no licence and is not shipped)")
+            continue
+        spec = bs.load_spec(MODELS.get(name, "rectified"))
+        spec = dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none"))
+        for centring in args.centring:
+            for seed in range(args.seeds):
+                start = time.perf_counter()
+                fit = bs.fit(runs, spec, seed=seed, centring_from=centring, progress=False, warn=False)
+                wall = time.perf_counter() - start
+                d = fit.diagnostics
+                health = (
+                    f"{d.divergences} divergences, max r_hat {d.max_rhat:.3f} ({d.worst_rhat_parameter}), "
+                    f"min bulk ESS {d.min_ess_bulk:.0f} ({d.worst_ess_parameter})"
+                )
+                speed = f"{d.mean_steps_per_draw:.0f} steps/draw, {wall:.1f} s wall"
+                speed += f" ({d.compile_seconds:.1f} s compiling)"
+                print(f"{name} {centring} seed {seed}: {health}, {speed}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
