@@ -101,7 +101,7 @@ def _more_draws(draws: int, min_ess: float) -> int:
     return int(np.ceil(draws * ESS_MIN / min_ess / 100) * 100)
 
 
-def _divergence_advice(spec: ModelSpec, target_accept: float | None) -> str:
+def _divergence_advice(spec: ModelSpec, target_accept: float | None, centring_from: str = "spec") -> str:
     """A next step the fit has not already taken: a higher target, or which parameter to change."""
     steps = []
     if target_accept is None:
@@ -112,8 +112,15 @@ def _divergence_advice(spec: ModelSpec, target_accept: float | None) -> str:
             f"Raise target_accept from {target_accept:g} to {higher:g} "
             f"(fit(target_accept={higher:g}), --target-accept {higher:g})"
         )
+    hierarchical = [p.name for p in spec.parameters.values() if p.pooling == "hierarchical"]
     centred = [p.name for p in spec.parameters.values() if p.pooling == "hierarchical" and p.centred]
-    if centred:
+    if hierarchical and centring_from == "pilot":
+        # the pilot already chose centred or not per distribution: the spec's flag is moot
+        steps.append(
+            f"in a copy of the model spec tighten the tau prior of whichever of {', '.join(hierarchical)} "
+            "barely differs across distributions, or make it shared"
+        )
+    elif centred:
         names = ", ".join(centred)
         steps.append(
             f"in a copy of the model spec set centred = false for whichever of {names} barely "
@@ -136,6 +143,7 @@ def check_sampling(
     adaptation: str = "",
     target_accept: float | None = None,
     tune: int | None = None,
+    centring_from: str = "spec",
 ) -> Diagnostics:
     """Compute diagnostics of a sampled DataTree and warn about each problem."""
     posterior = _sampled_and_reported(idata.posterior.to_dataset())
@@ -158,7 +166,7 @@ def check_sampling(
     if divergences:
         problems.append(
             f"{divergences} divergent transitions: the posterior has regions the sampler cannot "
-            f"follow. {_divergence_advice(spec, target_accept)}"
+            f"follow. {_divergence_advice(spec, target_accept, centring_from)}"
         )
     if max_rhat > RHAT_MAX:
         problems.append(

@@ -365,6 +365,7 @@ def fit(
         adaptation=used,
         target_accept=target_accept,
         tune=tune,
+        centring_from=centring_from,
     )
     return Fit(
         idata=idata,

@@ -269,6 +269,14 @@ def test_divergence_advice_names_a_step_not_yet_taken():
     advice = next(p for p in problems if "divergent" in p)
     assert "target_accept" not in advice and "E, A, G" in advice
 
+    # the default fit's pilot already chose the centring: the advice does not send users to it
+    problems = check_sampling(
+        _diverging_draws(3), spec, elapsed_seconds=1, warn=False, target_accept=0.95, centring_from="pilot"
+    ).problems
+    advice = next(p for p in problems if "divergent" in p)
+    assert "centred = false" not in advice
+    assert "tighten the tau prior of whichever of E, A, G" in advice
+
 
 def test_bad_sampler_settings_are_clear_errors(recovery_runs):
     with pytest.raises(bs.BayesScalingError, match="draws must be a whole number >= 1"):
