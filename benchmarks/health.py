@@ -23,15 +23,14 @@ import argparse
 import dataclasses
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from backtest_real import LIN2024, lin2024_runs  # noqa: I001  (run from benchmarks/)
 
 import bayes_scaling as bs
 from bayes_scaling.simulate import simulate_runs
 
-LIN2024 = Path(__file__).resolve().parents[2] / "shared" / "data" / "lin2024"
 MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
 
 
@@ -43,22 +42,6 @@ def chinchilla_runs() -> pd.DataFrame:
     return simulate_runs(truth, grid, law="chinchilla", runs_per_distribution=200, noise=0.02, seed=0)
 
 
-def lin2024_runs(name: str) -> pd.DataFrame | None:
-    path = LIN2024 / f"{name}.csv"
-    if not path.is_file():
-        return None
-    wide = pd.read_csv(path)
-    sizes = [c for c in wide.columns if c.isdigit() and int(c) > 0]
-    long = wide.melt(id_vars=["config name"], value_vars=sizes, var_name="finetune_tokens", value_name="loss")
-    return pd.DataFrame(
-        {
-            "distribution": long["config name"],
-            "finetune_tokens": long.finetune_tokens.astype(float),
-            "loss": long.loss.astype(float),
-        }
-    )
-
-
 def runs_for(name: str) -> pd.DataFrame | None:
     if name == "example":
         return bs.load_example()
@@ -66,7 +49,7 @@ def runs_for(name: str) -> pd.DataFrame | None:
         return bs.load_dataset(name)
     if name == "chinchilla":
         return chinchilla_runs()
-    return lin2024_runs(name)
+    return lin2024_runs(name) if (LIN2024 / f"{name}.csv").is_file() else None
 
 
 def main() -> None:

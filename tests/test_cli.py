@@ -282,8 +282,10 @@ def test_summary_shows_every_parameter_of_a_law_without_a_gap(tmp_path, capsys):
     assert (table.lower < table.upper).all() and (table.r_hat > 0.99).all() and (table.ess_bulk > 10).all()
     e_code = table.query("parameter == 'E' and distribution == 'code'").iloc[0]
     assert e_code.lower < 1.1 < e_code.upper
+    # the shared exponent, from all three distributions' runs: within 0.02 of the truth (one
+    # data set, so not "inside the 90% interval", which misses one time in ten)
     beta = table.query("parameter == 'beta'").iloc[0]
-    assert beta.lower < 0.28 < beta.upper
+    assert abs(beta["median"] - 0.28) < 0.02, beta
 
     assert main(["summary", str(fit)]) == 0
     assert "chinchilla: L(N, D) = E + A N^-alpha + B D^-beta" in capsys.readouterr().out
