@@ -1,8 +1,10 @@
 """The PyMC model: a law, a spec and validated runs, turned into a hierarchical model.
 
 Inputs are normalised by their geometric means (the references are kept with the fit);
-each positive law parameter is sampled on the log scale with the pooling its spec chooses;
-the likelihood is a Student-t on log loss.
+each positive law parameter is sampled on the log scale with the pooling its spec chooses,
+a hierarchical one with a partial centring per distribution (fit() sets it from a pilot run;
+with one distribution the population mean is integrated out); the likelihood is a
+Student-t on log loss.
 """
 
 from __future__ import annotations

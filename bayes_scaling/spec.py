@@ -82,8 +82,9 @@ class ParameterSpec:
     """Pooling and priors of one law parameter (priors on its log).
 
     ``shared`` and ``independent`` use ``prior``; ``hierarchical`` uses ``mu`` (population
-    mean of the log) and ``tau`` (population spread of the log), non-centred.
-    """
+    mean of the log) and ``tau`` (population spread of the log); ``centred`` is the
+    parameterisation the fit's pilot run starts from (it then chooses a partial centring per
+    distribution, see :func:`bayes_scaling.model.partial_centring`)."""
 
     name: str
     pooling: Pooling
