@@ -275,11 +275,11 @@ def fit(
     centring_from
         How each hierarchical parameter is written for the sampler, per distribution:
         ``"pilot"`` (default) sets its partial centring from a short pilot run (2 chains x
-        200 + 200 draws on the same compiled model), centred where the distribution's runs
-        pin it down and non-centred where they say little; ``"spec"`` uses the spec's
-        ``centred`` flag as it stands. Both are the same model with the same prior. Measured
-        on mikami2021 over seeds 0-7 (benchmarks/RESULTS.md): 0 divergences with the pilot,
-        14-34 with the spec's choice.
+        200 + 200 draws, fewer if the run itself is shorter, on the same compiled model),
+        centred where the distribution's runs pin it down and non-centred where they say
+        little; ``"spec"`` uses the spec's ``centred`` flag as it stands. Both are the same
+        model with the same prior. Measured on mikami2021 over seeds 0-7
+        (benchmarks/RESULTS.md): 0 divergences with the pilot, 14-34 with the spec's choice.
     target_accept
         NUTS's target acceptance rate; 0.95 (not 0.9) removed the odd divergence on the
         example at the cost of ~45% more leapfrog steps.
@@ -323,7 +323,11 @@ def fit(
     centring: dict[str, np.ndarray] = {}
     pilot_compile_seconds = 0.0
     if centring_from == "pilot":
-        centring, pilot_compile_seconds = _learn_centring(model_, spec, runs, data, seed=seed, **settings)
+        # never longer than the run it prepares (a quick look with 30 draws gets a 30-draw pilot)
+        pilot = {"draws": min(PILOT_DRAWS, draws), "tune": min(PILOT_DRAWS, tune)}
+        centring, pilot_compile_seconds = _learn_centring(
+            model_, spec, runs, data, seed=seed, **pilot, **settings
+        )
         data = {**data, **centring}
     idata, compile_seconds = _sample(
         model_,
@@ -410,7 +414,15 @@ def _sample(
 
 
 def _learn_centring(
-    model: pm.Model, spec: ModelSpec, runs: Runs, data: Mapping[str, np.ndarray], *, seed: int, **settings
+    model: pm.Model,
+    spec: ModelSpec,
+    runs: Runs,
+    data: Mapping[str, np.ndarray],
+    *,
+    draws: int,
+    tune: int,
+    seed: int,
+    **settings,
 ) -> tuple[dict[str, np.ndarray], float]:
     """Centring of each hierarchical parameter per distribution (see
     :func:`model.partial_centring`) from a short pilot run in the spec's parameterisation,
@@ -419,7 +431,7 @@ def _learn_centring(
     if not hierarchical:
         return {}, 0.0
     idata, compile_seconds = _sample(
-        model, spec, runs, data, draws=PILOT_DRAWS, tune=PILOT_DRAWS, chains=PILOT_CHAINS,
+        model, spec, runs, data, draws=draws, tune=tune, chains=PILOT_CHAINS,
         seed=seed + PILOT_SEED_OFFSET, progress=False, **settings,
     )  # fmt: skip
     posterior = idata.posterior.to_dataset()
