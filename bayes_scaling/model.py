@@ -63,7 +63,8 @@ def _parameter(spec: ParameterSpec) -> pt.TensorVariable:
     if spec.pooling == "independent":
         log_value = _prior(f"log_{name}", spec.prior, dims=DISTRIBUTION)
         return pm.Deterministic(name, pt.exp(log_value), dims=DISTRIBUTION)
-    if mu_integrated_out(spec, len(pm.modelcontext(None).coords[DISTRIBUTION])):
+    n_distributions = len(pm.modelcontext(None).coords[DISTRIBUTION])
+    if mu_integrated_out(spec, n_distributions):
         # One distribution: with mu ~ Normal(m, s) integrated out, log theta ~ Normal(m,
         # sqrt(s^2 + tau^2)), the same prior; sampling mu and tau beside a theta the data
         # pin down would be a funnel with nothing to learn. fit() draws mu afterwards from
@@ -80,7 +81,7 @@ def _parameter(spec: ParameterSpec) -> pt.TensorVariable:
     # (the non-centred one would tie mu, tau and z along a curved ridge); c_d = 0 is the
     # non-centred form, which keeps the funnel out of the sampler's way where they say
     # little. The spec's choice is the start; fit() sets c_d from a short pilot run.
-    start = np.full(len(pm.modelcontext(None).coords[DISTRIBUTION]), float(spec.centred))
+    start = np.full(n_distributions, float(spec.centred))
     centring = pm.Data(centring_name(name), start, dims=DISTRIBUTION)
     z = pm.Normal(f"{name}_z", centring * mu, tau**centring, dims=DISTRIBUTION)
     return pm.Deterministic(name, pt.exp(log_value_from_coordinate(z, mu, tau, centring)), dims=DISTRIBUTION)
