@@ -8,6 +8,7 @@ swaps the data instead of recompiling. PyMC's own NUTS is the alternative engine
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -587,7 +588,9 @@ def prior_predictive(
     spec = load_spec(model)
     valid = validate_runs(runs, spec.law.inputs, columns=columns, allow_zero=spec.law.zero_allowed)
     normalisation = Normalisation.from_runs(valid, spec.law.inputs)
-    with build_model(spec, valid, normalisation):
+    # the same prior in either coordinates; only the parameters' own can be drawn forward
+    natural = dataclasses.replace(spec, coordinates="parameters")
+    with build_model(natural, valid, normalisation):
         prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=list(spec.law.parameters))
     prior = prior["prior"].to_dataset()
     x = spec.law.x_input

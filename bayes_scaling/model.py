@@ -13,16 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
 from .data import Runs
+from .laws.base import ReferenceTerms, log_sum_exp
 from .spec import ModelSpec, ParameterSpec, Prior
 
 RUN = "run"
 DISTRIBUTION = "distribution"
 OBSERVED = "log_loss"
 RUN_WEIGHT = "run_weight"
+REFERENCE_LOSS = "log_reference_loss"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,90 @@ class Normalisation:
 
 def _prior(name: str, prior: Prior, **kwargs) -> pt.TensorVariable:
     return getattr(pm, prior.dist)(name, **prior.args, **kwargs)
+
+
+def _prior_dist(prior: Prior):
+    return getattr(pm, prior.dist).dist(**prior.args)
+
+
+def ratio_name(name: str) -> str:
+    """The sampled log ratio of a term to the law's first term, at the reference inputs."""
+    return f"log_{name}_ratio"
+
+
+def slope_name(name: str) -> str:
+    """The sampled log slope, -dL/dlog x at the reference inputs, that stands for exponent ``name``."""
+    return f"log_{name}_slope"
+
+
+def through_reference(spec: ModelSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The term parameters and the exponents the sampler sees through the loss at the
+    reference inputs (spec ``coordinates = "reference_loss"``), or two empty tuples."""
+    terms = spec.law.reference_terms
+    if spec.coordinates != "reference_loss" or terms is None:
+        return (), ()
+    slopes = tuple(name for name in terms.slopes if spec.parameters[name].pooling != "shared")
+    return terms.parameters, slopes
+
+
+def log_values_from_reference(
+    terms: ReferenceTerms,
+    log_reference_loss,
+    log_ratios: Mapping,
+    log_slopes: Mapping,
+    other_log_values: Mapping,
+) -> dict:
+    """Log values of the term parameters and of the exponents given by slopes, from the log
+    loss at the reference inputs, the log ratio of each later term to the first, and the log
+    slopes; numpy or PyTensor.
+
+    Each step adds to a log value only quantities sampled before it, so the map from these
+    coordinates to the log parameters is triangular with a unit diagonal: its Jacobian is 1
+    and the spec's prior, put on the log parameters, is the prior of the model.
+    """
+    first, *rest = terms.parameters
+    ratios = {first: 0.0 * log_reference_loss, **{name: log_ratios[name] for name in rest}}
+    total = log_sum_exp(*ratios.values())
+    shifts = terms.shift(other_log_values)
+    out = {name: log_reference_loss + ratio - total + shifts.get(name, 0.0) for name, ratio in ratios.items()}
+    for name, log_slope in log_slopes.items():
+        out[name] = log_slope - terms.slopes[name]({**other_log_values, **out})
+    return out
+
+
+def _prior_log_density(spec: ParameterSpec, log_value, n_distributions: int):
+    """log p(log theta) under the spec's pooling, for a parameter not sampled as itself."""
+    name = spec.name
+    if spec.pooling == "independent":
+        return pm.logp(_prior_dist(spec.prior), log_value)
+    tau = _prior(f"{name}_tau", spec.tau)
+    if mu_integrated_out(spec, n_distributions):
+        centre, spread = spec.mu.args["mu"], spec.mu.args["sigma"]
+        return pm.logp(pm.Normal.dist(centre, pt.sqrt(spread**2 + tau**2)), log_value)
+    mu = _prior(f"{name}_mu", spec.mu)
+    return pm.logp(pm.Normal.dist(mu, tau), log_value)
+
+
+def _reference_parameters(spec: ModelSpec, log_loss_by_distribution: np.ndarray, others: Mapping) -> dict:
+    """The term parameters and exponents of :func:`through_reference`, sampled as the log loss
+    at the reference inputs, log ratios and log slopes, with the spec's prior on each
+    parameter added as a potential (the Jacobian is 1)."""
+    terms, slopes = through_reference(spec)
+    n_distributions = len(log_loss_by_distribution)
+    # flat coordinates: the density comes from the spec's priors on the parameters below
+    log_reference = pm.Flat(REFERENCE_LOSS, dims=DISTRIBUTION, initval=log_loss_by_distribution)
+    zeros = np.zeros(n_distributions)
+    ratios = {name: pm.Flat(ratio_name(name), dims=DISTRIBUTION, initval=zeros) for name in terms[1:]}
+    log_slopes = {name: pm.Flat(slope_name(name), dims=DISTRIBUTION, initval=zeros - 1.0) for name in slopes}
+    other_logs = {name: pt.log(value) for name, value in others.items()}
+    law_terms = spec.law.reference_terms
+    log_thetas = log_values_from_reference(law_terms, log_reference, ratios, log_slopes, other_logs)
+    values = {}
+    for name, log_theta in log_thetas.items():
+        density = _prior_log_density(spec.parameters[name], log_theta, n_distributions)
+        pm.Potential(f"{name}_prior", density.sum())
+        values[name] = pm.Deterministic(name, pt.exp(log_theta), dims=DISTRIBUTION)
+    return values
 
 
 def centring_name(name: str) -> str:
@@ -97,15 +184,28 @@ def log_values(spec: ModelSpec, draws: Mapping[str, np.ndarray], centring: Mappi
     """log theta of every per-distribution parameter from the sampled variables alone
     (draws with a leading sample axis; ``centring`` by :func:`centring_name`)."""
     out = {}
+    sampled_through_reference = set().union(*through_reference(spec))
     for name in spec.law.parameters:
         p = spec.parameters[name]
         if p.pooling == "shared":
+            continue
+        if name in sampled_through_reference:
             continue
         if f"log_{name}" in draws:  # independent, or hierarchical with mu integrated out
             out[name] = draws[f"log_{name}"]
         else:
             mu, tau = draws[f"{name}_mu"][:, None], draws[f"{name}_tau"][:, None]
             out[name] = log_value_from_coordinate(draws[f"{name}_z"], mu, tau, centring[centring_name(name)])
+    if sampled_through_reference:
+        terms, slopes = through_reference(spec)
+        ratios = {name: draws[ratio_name(name)] for name in terms[1:]}
+        log_slopes = {name: draws[slope_name(name)] for name in slopes}
+        shared = {n: np.log(draws[n])[:, None] for n, p in spec.parameters.items() if p.pooling == "shared"}
+        out.update(
+            log_values_from_reference(
+                spec.law.reference_terms, draws[REFERENCE_LOSS], ratios, log_slopes, {**shared, **out}
+            )
+        )
     return out
 
 
@@ -116,10 +216,13 @@ def mu_integrated_out(spec: ParameterSpec, n_distributions: int) -> bool:
 
 def centred_parameters(spec: ModelSpec, n_distributions: int) -> list[str]:
     """Hierarchical parameters written with a partial centring (a ``*_centring`` datum)."""
+    sampled_through_reference = set().union(*through_reference(spec))
     return [
         p.name
         for p in spec.parameters.values()
-        if p.pooling == "hierarchical" and not mu_integrated_out(p, n_distributions)
+        if p.pooling == "hierarchical"
+        and not mu_integrated_out(p, n_distributions)
+        and p.name not in sampled_through_reference
     ]
 
 
@@ -163,9 +266,18 @@ def build_model(
     with pm.Model(coords=coords) as model:
         index = pm.Data("distribution_index", runs.distribution_index, dims=RUN)
         inputs = [pm.Data(f"log_{k}", v, dims=RUN) for k, v in zip(law.inputs, log_inputs, strict=True)]
+        sampled_through_reference = set().union(*through_reference(spec))
+        values = {
+            name: _parameter(spec.parameters[name])
+            for name in law.parameters
+            if name not in sampled_through_reference
+        }
+        if sampled_through_reference:
+            mean_log_loss = pd.Series(np.log(runs.column("loss"))).groupby(runs.distribution_index).mean()
+            values.update(_reference_parameters(spec, mean_log_loss.to_numpy(), values))
         params = {}
         for name in law.parameters:
-            value = _parameter(spec.parameters[name])
+            value = values[name]
             params[name] = value if spec.parameters[name].pooling == "shared" else value[index]
         lik = spec.likelihood
         if lik.sigma_pooling == "shared":

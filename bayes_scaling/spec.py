@@ -23,6 +23,11 @@ from .laws import Law, get_law
 
 Pooling = Literal["shared", "hierarchical", "independent"]
 POOLINGS = ("shared", "hierarchical", "independent")
+# How the sampler sees the law's parameters: as themselves (log scale, hierarchical ones
+# partially centred), or through the loss at the reference inputs, its split into the law's
+# terms and its slopes there (see bayes_scaling.laws.base.ReferenceTerms); the prior is the same.
+Coordinates = Literal["parameters", "reference_loss"]
+COORDINATES = ("parameters", "reference_loss")
 
 # The distributions a prior may name, with the arguments each takes. A short list keeps
 # specs portable and lets a typo fail when the spec is read, not deep inside PyMC.
@@ -131,6 +136,7 @@ class ModelSpec:
     min_runs_per_distribution: int = 1
     source: str = ""
     discrepancy: DiscrepancySpec = field(default_factory=DiscrepancySpec)
+    coordinates: Coordinates = "parameters"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, the same shape as the TOML file; saved with every fit."""
@@ -154,6 +160,7 @@ class ModelSpec:
             "min_runs_per_distribution": self.min_runs_per_distribution,
             "likelihood": {"nu": lik.nu, "sigma_pooling": lik.sigma_pooling, "sigma": lik.sigma.to_dict()},
             "discrepancy": asdict(self.discrepancy),
+            "coordinates": self.coordinates,
             "parameters": params,
         }
 
@@ -171,6 +178,15 @@ class ModelSpec:
             lines.append(f"  {p.name:<6} {p.pooling:<12} {priors}")
         lik = self.likelihood
         lines.append(f"  log loss ~ StudentT(nu={lik.nu:g}, sigma {lik.sigma_pooling} ~ {lik.sigma})")
+        if self.coordinates == "reference_loss":
+            terms = self.law.reference_terms
+            slopes = [name for name in terms.slopes if self.parameters[name].pooling != "shared"]
+            lines.append(
+                "  sampled as: the loss at the reference inputs, its split into "
+                + ", ".join(terms.parameters)
+                + (f", and the slope there for {', '.join(slopes)}" if slopes else "")
+                + " (same prior)"
+            )
         if self.discrepancy.method == "leave_future_out":
             lines.append(
                 "  past the data: + Normal(0, (scale x log-distance)^2), scale from leave-future-out refits"
@@ -261,6 +277,23 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
             raise SpecError(
                 f"{source}: [discrepancy] {key} must be a whole number >= 1, got {disc_raw[key]!r}"
             )
+    coordinates = raw.get("coordinates", "parameters")
+    if coordinates not in COORDINATES:
+        raise SpecError(f"{source}: coordinates must be one of {', '.join(COORDINATES)}, got {coordinates!r}")
+    if coordinates == "reference_loss":
+        if law.reference_terms is None:
+            raise SpecError(
+                f"{source}: coordinates = 'reference_loss' needs a law written as a sum of terms; "
+                f"law {law.name!r} is not: use 'parameters'"
+            )
+        shared = [name for name in law.reference_terms.parameters if params[name].pooling == "shared"]
+        if shared:
+            raise SpecError(
+                f"{source}: coordinates = 'reference_loss' samples "
+                f"{', '.join(law.reference_terms.parameters)} per distribution, but "
+                f"{', '.join(shared)} is shared: make it hierarchical or independent, "
+                "or use coordinates = 'parameters'"
+            )
     return ModelSpec(
         name=raw.get("name", law.name),
         law=law,
@@ -270,6 +303,7 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
         min_runs_per_distribution=int(raw.get("min_runs_per_distribution", 1)),
         source=source,
         discrepancy=DiscrepancySpec(**disc_raw),
+        coordinates=coordinates,
     )
 
 

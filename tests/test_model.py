@@ -1,6 +1,9 @@
-"""The PyMC model: the partial centring chosen by fit() changes coordinates, never the prior."""
+"""The PyMC model: the partial centring chosen by fit(), and the reference-loss coordinates a
+spec may choose, change the sampler's coordinates, never the prior or the posterior."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pymc as pm
@@ -8,7 +11,7 @@ import pytest
 from scipy import stats
 
 import bayes_scaling as bs
-from bayes_scaling.model import build_model, centring_name, partial_centring
+from bayes_scaling.model import build_model, centred_parameters, centring_name, partial_centring
 
 
 def prior_draws(centring: float, seed: int) -> dict[str, np.ndarray]:
@@ -51,3 +54,58 @@ def test_fit_records_the_centring_it_chose(example_fit):
         assert ((values >= 0) & (values <= 1)).all()
     # the example's runs pin each distribution's gap down well: mostly centred
     assert float(centring["G"].mean()) > 0.5
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _to_reference_coordinates(law: str, log: dict) -> dict:
+    """The reference-loss coordinates of log parameters, written out from each law's formula
+    at normalised inputs 1 (not from the package's own map)."""
+    if law == "rectified":  # L(1) = E + B / (1 + D_l); -dL/dlog f there = beta B / (1 + D_l)^2
+        log_reducible = log["B"] - _softplus(log["D_l"])
+        return {
+            "log_reference_loss": np.logaddexp(log["E"], log_reducible),
+            "log_B_ratio": log_reducible - log["E"],
+            "log_beta_slope": log["beta"] + log["B"] - 2 * _softplus(log["D_l"]),
+        }
+    # transfer gap: L(1, 1) = E + A + G; -dL/dlog f there = beta (A + G); alpha is shared
+    return {
+        "log_reference_loss": np.logaddexp(np.logaddexp(log["E"], log["A"]), log["G"]),
+        "log_A_ratio": log["A"] - log["E"],
+        "log_G_ratio": log["G"] - log["E"],
+        "log_beta_slope": log["beta"] + np.logaddexp(log["A"], log["G"]),
+    }
+
+
+@pytest.mark.parametrize("law", ["rectified", "transfer_gap"])
+def test_reference_loss_coordinates_change_no_density(law):
+    """At random points, the model in reference-loss coordinates and the model in the
+    parameters themselves give the same log density up to one constant: same prior, same
+    likelihood, Jacobian 1."""
+    natural = dataclasses.replace(bs.load_spec(law), coordinates="parameters")
+    reference = dataclasses.replace(natural, coordinates="reference_loss")
+    runs = bs.validate_runs(bs.load_example(), natural.law.inputs)
+    n = len(runs.distributions)
+    natural_model, reference_model = build_model(natural, runs), build_model(reference, runs)
+    for spec, model in ((natural, natural_model), (reference, reference_model)):
+        with model:  # centred, so that each z_d is log theta_d itself
+            pm.set_data({centring_name(p): np.ones(n) for p in centred_parameters(spec, n)})
+    natural_logp, reference_logp = natural_model.compile_logp(), reference_model.compile_logp()
+    rng = np.random.default_rng(0)
+    start = natural_model.initial_point()
+    differences, values = [], []
+    for _ in range(5):
+        point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
+        log = {}
+        for name, p in natural.parameters.items():
+            if p.pooling != "shared":
+                log[name] = point[f"{name}_z"] if p.pooling == "hierarchical" else point[f"log_{name}"]
+        moved = {k: v for k, v in point.items() if k in reference_model.initial_point()}
+        moved.update(_to_reference_coordinates(law, log))
+        assert set(moved) == set(reference_model.initial_point())
+        values.append(natural_logp(point))
+        differences.append(reference_logp(moved) - values[-1])
+    assert np.ptp(values) > 1.0  # the points differ in density...
+    assert np.ptp(differences) < 1e-6  # ...and both models agree on by how much

@@ -53,6 +53,16 @@ def test_edited_spec_from_a_path(tmp_path):
         (lambda d: d["parameters"]["G"]["mu"].update(scale=1.0), "unexpected scale"),
         (lambda d: d["parameters"].pop("E"), r"missing \[parameters.E\]"),
         (lambda d: d.update(law="moore"), "unknown law 'moore'"),
+        (lambda d: d.update(coordinates="whitened"), "coordinates must be one of parameters, reference_loss"),
+        (
+            lambda d: (
+                d.update(coordinates="reference_loss")
+                or d["parameters"]["A"].update(
+                    pooling="shared", prior={"dist": "Normal", "mu": 0, "sigma": 1}
+                )
+            ),
+            "samples E, A, G per distribution, but A is shared",
+        ),
     ],
 )
 def test_malformed_specs_fail_when_read(change, message):

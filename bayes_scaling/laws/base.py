@@ -47,6 +47,27 @@ def log_sum_exp(*terms: Array) -> Array:
     return total
 
 
+def no_shift(log_params: Mapping[str, Array]) -> dict[str, Array]:
+    return {}
+
+
+@dataclass(frozen=True)
+class ReferenceTerms:
+    """The law at its reference inputs (every normalised input 1) as a sum of positive terms.
+
+    Term k there is ``exp(log theta_k - shift_k)`` for the parameter theta_k named in
+    ``parameters``; ``shift`` gives each shift from the *other* parameters' log values
+    (none: the parameter is the term itself). Because a shift never depends on the terms'
+    own parameters, sampling the log loss at the reference inputs and the log ratios of the
+    terms instead of the log parameters changes no density: the Jacobian is 1. The data pin
+    the loss at the reference down far better than how it splits into terms.
+    """
+
+    parameters: tuple[str, ...]
+    shift: Callable[[Mapping[str, Array]], Mapping[str, Array]] = no_shift
+    slopes: Mapping[str, Callable[[Mapping[str, Array]], Array]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Law:
     """One scaling law.
@@ -71,6 +92,9 @@ class Law:
         Extra quantities reported with the posterior, ``name -> function(inputs, params)``.
     curve_input
         The input on the x axis of curve plots (the others are held at observed levels).
+    reference_terms
+        How the loss at the reference inputs splits into the parameters' terms, for
+        sampling in coordinates the data pin down (see :class:`ReferenceTerms`).
     """
 
     name: str
@@ -83,6 +107,7 @@ class Law:
     zero_allowed: tuple[str, ...] = ()
     derived: Mapping[str, Callable[..., Array]] = field(default_factory=dict)
     curve_input: str = ""
+    reference_terms: ReferenceTerms | None = None
 
     @property
     def x_input(self) -> str:

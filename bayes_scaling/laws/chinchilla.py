@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .base import Array, Law, array_namespace, log_sum_exp
+from .base import Array, Law, ReferenceTerms, array_namespace, log_sum_exp
 
 
 def log_loss(log_params: Array, log_pretrain: Array, *, E, A, alpha, B, beta) -> Array:
@@ -26,6 +26,16 @@ def to_raw_units(params: Mapping[str, Array], log_refs: Mapping[str, float]) -> 
     return raw
 
 
+def size_slope_per_alpha(log_params: Mapping[str, Array]) -> Array:
+    """-dL/dlog N at N = D = 1 is alpha A: its log less log alpha."""
+    return log_params["A"]
+
+
+def data_slope_per_beta(log_params: Mapping[str, Array]) -> Array:
+    """-dL/dlog D at N = D = 1 is beta B: its log less log beta."""
+    return log_params["B"]
+
+
 CHINCHILLA = Law(
     name="chinchilla",
     inputs=("params", "pretrain_tokens"),
@@ -34,4 +44,7 @@ CHINCHILLA = Law(
     to_raw_units=to_raw_units,
     description="L(N, D) = E + A N^-alpha + B D^-beta",
     references="Hoffmann et al. (2022), Training compute-optimal large language models",
+    reference_terms=ReferenceTerms(
+        ("E", "A", "B"), slopes={"alpha": size_slope_per_alpha, "beta": data_slope_per_beta}
+    ),
 )

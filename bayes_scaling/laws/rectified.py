@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .base import Array, Law, array_namespace, log_sum_exp
+from .base import Array, Law, ReferenceTerms, array_namespace, log_sum_exp
 
 
 def log_loss(log_finetune: Array, *, E, B, D_l, beta) -> Array:
@@ -25,6 +25,18 @@ def to_raw_units(params: Mapping[str, Array], log_refs: Mapping[str, float]) -> 
     return {**params, "B": params["B"] * scale, "D_l": params["D_l"] * scale}
 
 
+def reducible_shift(log_params: Mapping[str, Array]) -> dict[str, Array]:
+    """At f = 1 the reducible term is B / (D_l + 1): log B less log(1 + D_l)."""
+    xp = array_namespace(*log_params.values())
+    return {"B": xp.logaddexp(0.0, log_params["D_l"])}
+
+
+def slope_per_beta(log_params: Mapping[str, Array]) -> Array:
+    """-dL/dlog f at f = 1 is beta B / (1 + D_l)^2: its log less log beta."""
+    xp = array_namespace(*log_params.values())
+    return log_params["B"] - 2.0 * xp.logaddexp(0.0, log_params["D_l"])
+
+
 RECTIFIED = Law(
     name="rectified",
     inputs=("finetune_tokens",),
@@ -33,4 +45,5 @@ RECTIFIED = Law(
     to_raw_units=to_raw_units,
     description="L(f) = E + B / (D_l + f^beta)",
     references="Lin et al. (2024), Selecting large language model to fine-tune via rectified scaling law",
+    reference_terms=ReferenceTerms(("E", "B"), shift=reducible_shift, slopes={"beta": slope_per_beta}),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .base import Array, Law, array_namespace, log_sum_exp
+from .base import Array, Law, ReferenceTerms, array_namespace, log_sum_exp
 
 
 def log_loss(log_pretrain: Array, log_finetune: Array, *, E, A, alpha, beta, G) -> Array:
@@ -55,6 +55,17 @@ def exchange_rate(log_pretrain: Array, log_finetune: Array, *, E, A, alpha, beta
     return ratio * xp.exp(log_pretrain - log_finetune)
 
 
+def pretrain_slope_per_alpha(log_params: Mapping[str, Array]) -> Array:
+    """-dL/dlog p at p = f = 1 is alpha A: its log less log alpha."""
+    return log_params["A"]
+
+
+def finetune_slope_per_beta(log_params: Mapping[str, Array]) -> Array:
+    """-dL/dlog f at p = f = 1 is beta (A + G): its log less log beta."""
+    xp = array_namespace(*log_params.values())
+    return xp.logaddexp(log_params["A"], log_params["G"])
+
+
 TRANSFER_GAP = Law(
     name="transfer_gap",
     inputs=("pretrain_tokens", "finetune_tokens"),
@@ -64,4 +75,7 @@ TRANSFER_GAP = Law(
     description="L(p, f) = E + (A p^-alpha + G) f^-beta",
     references="Barnett (2024), an empirical study of scaling laws for transfer",
     derived={"loss_floor": loss_floor, "exchange_rate": exchange_rate},
+    reference_terms=ReferenceTerms(
+        ("E", "A", "G"), slopes={"alpha": pretrain_slope_per_alpha, "beta": finetune_slope_per_beta}
+    ),
 )
