@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,12 @@ from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
 # Small but honest sampling settings for tests: fixed seeds, fewer draws.
 FAST = {"draws": 500, "tune": 500, "chains": 4, "seed": 11, "progress": False}
+
+
+def no_discrepancy(model: str) -> bs.ModelSpec:
+    """The shipped spec without leave-future-out refits, for tests of sampling alone."""
+    spec = bs.load_spec(model)
+    return dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none"))
 
 
 @pytest.fixture(scope="session")
