@@ -316,7 +316,8 @@ def fit(
             loss_unit=loss_unit,
         )
     normalisation = Normalisation.from_runs(runs, spec.law.inputs)
-    model_ = build_model(spec, runs, normalisation)
+    # weighted (all weights 1 here), so the leave-future-out refits reuse its compiled model
+    model_ = build_model(spec, runs, normalisation, weighted=True)
     data = {v.name: v.get_value() for v in model_.data_vars}
 
     settings = {"target_accept": target_accept, "adaptation": adaptation, "sampler": sampler}
@@ -356,8 +357,14 @@ def fit(
         )
     discrepancy = Discrepancy(note="not learned: the spec's [discrepancy] method is 'none'")
     if spec.discrepancy.method == "leave_future_out":
-        weighted = build_model(spec, runs, normalisation, weighted=True)
-        discrepancy = _learn_discrepancy(weighted, spec, runs, centring, seed=seed, **settings)
+        # like the pilot, never longer than the run itself: a quick look gets quick refits
+        how = spec.discrepancy
+        length = {
+            "draws": min(how.draws, draws),
+            "tune": min(how.tune, tune),
+            "chains": min(how.chains, chains),
+        }
+        discrepancy = _learn_discrepancy(model_, spec, runs, centring, seed=seed, **length, **settings)
     # wall time of the whole fit: compilation, sampling and the leave-future-out refits
     elapsed = time.perf_counter() - start
 
@@ -462,7 +469,16 @@ def _add_integrated_mu(idata: xr.DataTree, spec: ModelSpec, seed: int) -> xr.Dat
 
 
 def _learn_discrepancy(
-    model: pm.Model, spec: ModelSpec, runs: Runs, centring: Mapping[str, np.ndarray], *, seed: int, **settings
+    model: pm.Model,
+    spec: ModelSpec,
+    runs: Runs,
+    centring: Mapping[str, np.ndarray],
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    **settings,
 ) -> Discrepancy:
     """Leave-future-out refits within the runs (see :mod:`discrepancy`): for each input, drop
     every distribution's largest levels of it (weight 0 in the weighted ``model``, compiled
@@ -476,12 +492,11 @@ def _learn_discrepancy(
             note=f"not learned: no distribution has {MIN_LEVELS}+ distinct values of any input "
             f"({', '.join(inputs)}); bands past the data count parameters and noise only"
         )
-    how = spec.discrepancy
     residuals, variances, distances = [], [], []
     for k, held in enumerate(cuts.values()):
         subset = {**data, RUN_WEIGHT: (~held).astype(float)}
         idata, _ = _sample(
-            model, spec, runs, subset, draws=how.draws, tune=how.tune, chains=how.chains,
+            model, spec, runs, subset, draws=draws, tune=tune, chains=chains,
             seed=seed + 1 + k, progress=False, **settings,
         )  # fmt: skip
         posterior = idata.posterior.to_dataset()
@@ -520,7 +535,8 @@ def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs, spec: ModelSpe
             {
                 v.name: (RUN, v.get_value())
                 for v in model.data_vars
-                if v.name != f"{OBSERVED}_observed" and model.named_vars_to_dims.get(v.name) == (RUN,)
+                if v.name not in (f"{OBSERVED}_observed", RUN_WEIGHT)
+                and model.named_vars_to_dims.get(v.name) == (RUN,)
             },
             coords=coords,
         )

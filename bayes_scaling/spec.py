@@ -114,8 +114,9 @@ class DiscrepancySpec:
     """How the law's own error past the data is learned (see :mod:`bayes_scaling.discrepancy`).
 
     ``leave_future_out`` refits without each distribution's largest level of each input
-    (``draws``/``tune``/``chains`` per refit) and learns the scale from the held-out errors;
-    ``none`` leaves bands past the data with parameter and noise uncertainty only.
+    (``draws``/``tune``/``chains`` per refit, or the fit's own where fewer) and learns the
+    scale from the held-out errors; ``none`` leaves bands past the data with parameter and
+    noise uncertainty only.
     """
 
     method: Literal["leave_future_out", "none"] = "leave_future_out"
