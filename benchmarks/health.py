@@ -1,7 +1,7 @@
 """Sampling health and speed of the default fit on real and simulated tables, across seeds.
 
     .venv/bin/python benchmarks/health.py [--data example mikami2021 chinchilla flan gigaword]
-        [--seeds 8] [--centring pilot spec]
+        [--seeds 8] [--centring pilot spec] [--target-accept 0.95 0.9]
 
 For each data set, each way of choosing how hierarchical parameters are centred (``pilot``: the default,
 partial centring per distribution from a pilot run; ``spec``: the spec's centred flags) and
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import time
 import warnings
 
@@ -59,6 +60,7 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--centring", nargs="+", default=["pilot"])
+    parser.add_argument("--target-accept", type=float, nargs="+", default=[0.95])
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     for name in args.data:
@@ -68,10 +70,18 @@ def main() -> None:
             continue
         spec = bs.load_spec(MODELS.get(name, "rectified"))
         spec = dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none"))
-        for centring in args.centring:
+        for centring, target in itertools.product(args.centring, args.target_accept):
             for seed in range(args.seeds):
                 start = time.perf_counter()
-                fit = bs.fit(runs, spec, seed=seed, centring_from=centring, progress=False, warn=False)
+                fit = bs.fit(
+                    runs,
+                    spec,
+                    seed=seed,
+                    centring_from=centring,
+                    target_accept=target,
+                    progress=False,
+                    warn=False,
+                )
                 wall = time.perf_counter() - start
                 d = fit.diagnostics
                 health = (
@@ -80,7 +90,7 @@ def main() -> None:
                 )
                 speed = f"{d.mean_steps_per_draw:.0f} steps/draw, {wall:.1f} s wall"
                 speed += f" ({d.compile_seconds:.1f} s compiling)"
-                print(f"{name} {centring} seed {seed}: {health}, {speed}", flush=True)
+                print(f"{name} {centring} target {target} seed {seed}: {health}, {speed}", flush=True)
 
 
 if __name__ == "__main__":
