@@ -127,7 +127,7 @@ def _backtest(args: argparse.Namespace) -> int:
         table = result.summary
         title = (
             f"backtest, held out: {result.holdout}; bands of new runs, loss in {result.fit.loss_unit} "
-            f"(law's own error past the data: scale {result.fit.discrepancy.scale:.3g} per unit log-distance)"
+            f"(law's own error past the data: {result.fit.discrepancy.describe()})"
         )
         if args.plot:
             bs.backtest_plot(result, path=args.plot)

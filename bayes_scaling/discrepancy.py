@@ -28,6 +28,11 @@ from .data import DISTRIBUTION
 
 MIN_LEVELS = 3  # an input needs this many distinct values in a distribution to hold one out
 LEVEL_SHARE = 3  # leave-future-out holds out the largest 1/LEVEL_SHARE of an input's values
+# A scale is kept only when the held-out errors reject "no discrepancy" by a likelihood-ratio
+# test at the 5% level. The scale sits on the boundary (0) under that hypothesis, so twice the
+# log-likelihood gain follows a 50:50 mixture of chi2_0 and chi2_1 (Self and Liang 1987),
+# whose 95% point is 2.71: a gain of 1.35.
+MIN_LOG_LIKELIHOOD_GAIN = 1.35
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,20 @@ class Discrepancy:
     heldout_runs: int = 0
     cuts: tuple[str, ...] = ()
     note: str = ""
+    log_likelihood_gain: float = 0.0  # of the best scale over none, on the held-out runs
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def describe(self) -> str:
+        """One phrase: the scale and the evidence for it, or why there is none."""
+        if self.note:
+            return self.note
+        return (
+            f"scale {self.scale:.3g} per unit log-distance, from {self.heldout_runs} held-out runs "
+            f"(log-likelihood gain {self.log_likelihood_gain:.2f} over none; kept above "
+            f"{MIN_LOG_LIKELIHOOD_GAIN})"
+        )
 
     @classmethod
     def from_dict(cls, raw: Mapping) -> Discrepancy:
@@ -108,12 +124,16 @@ def leave_future_out_cuts(
     return cuts
 
 
-def learn_scale(residual: np.ndarray, variance: np.ndarray, distance: np.ndarray, nu: float) -> float:
-    """The scale s maximising sum_i log t_nu(residual_i; 0, sqrt(variance_i + (s d_i)^2)).
+def learn_scale(
+    residual: np.ndarray, variance: np.ndarray, distance: np.ndarray, nu: float
+) -> tuple[float, float]:
+    """The scale s maximising sum_i log t_nu(residual_i; 0, sqrt(variance_i + (s d_i)^2)),
+    and that maximum's log-likelihood gain over s = 0.
 
     ``residual`` is the held-out run's log loss minus the refit's mean prediction,
-    ``variance`` the refit's predictive variance of it (parameters and noise). Returns 0 when
-    the held-out runs are no worse than the refit expects.
+    ``variance`` the refit's predictive variance of it (parameters and noise). The scale is 0
+    unless the gain passes ``MIN_LOG_LIKELIHOOD_GAIN``: held-out runs no worse than the refit
+    expects, or too few to tell, leave bands past the data as they are.
     """
 
     def negative_log_likelihood(log_scale: float) -> float:
@@ -124,5 +144,5 @@ def learn_scale(residual: np.ndarray, variance: np.ndarray, distance: np.ndarray
         negative_log_likelihood, bounds=(np.log(1e-6), np.log(10.0)), method="bounded"
     )
     at_zero = -float(stats.t.logpdf(residual, nu, scale=np.sqrt(variance)).sum())
-    # a scale that does not beat none by a clear margin is none (the data cannot tell)
-    return float(np.exp(result.x)) if at_zero - result.fun > 0.5 else 0.0
+    gain = max(at_zero - float(result.fun), 0.0)
+    return (float(np.exp(result.x)) if gain > MIN_LOG_LIKELIHOOD_GAIN else 0.0), gain

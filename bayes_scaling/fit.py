@@ -44,9 +44,11 @@ from .model import (
     centred_parameters,
     centring_name,
     draw_integrated_mu,
+    hierarchical_with_mu,
     log_values,
     mu_integrated_out,
     partial_centring,
+    through_reference,
 )
 from .spec import ModelSpec, load_spec, spec_from_json
 
@@ -60,6 +62,12 @@ CENTRINGS = ("pilot", "spec")
 PILOT_DRAWS = 200
 PILOT_CHAINS = 2
 PILOT_SEED_OFFSET = 1000
+# Reference-loss coordinates write a law's term parameters centred. Where the pilot finds one
+# of them barely pinned by the runs (mean partial centring below this), the fit samples the
+# parameters themselves instead. Measured on lin2024's curves (benchmarks/RESULTS.md): E's
+# mean centring is 0.47-0.56 on the full FLAN and Gigaword tables, which sample cleanly, and
+# 0.0 on FLAN cut at 3e5 examples, where centred E diverged (E_tau funnel).
+MIN_TERM_CENTRING = 0.25
 FORMAT_VERSION = 1
 
 # Compiled nutpie models by (spec, data shape); see the module docstring.
@@ -330,6 +338,17 @@ def fit(
         centring, pilot_compile_seconds = _learn_centring(
             model_, spec, runs, data, seed=seed, **pilot, **settings
         )
+        loose = [
+            name
+            for name in through_reference(spec)[0]
+            if centring_name(name) in centring and centring[centring_name(name)].mean() < MIN_TERM_CENTRING
+        ]
+        if loose:  # the runs barely pin a term down: sample the parameters themselves
+            spec = dataclasses.replace(spec, coordinates="parameters")
+            model_ = build_model(spec, runs, normalisation, weighted=True)
+            data = {v.name: v.get_value() for v in model_.data_vars}
+        wanted = {centring_name(n) for n in centred_parameters(spec, len(runs.distributions))}
+        centring = {k: v for k, v in centring.items() if k in wanted}
         data = {**data, **centring}
     idata, compile_seconds = _sample(
         model_,
@@ -435,7 +454,9 @@ def _learn_centring(
     """Centring of each hierarchical parameter per distribution (see
     :func:`model.partial_centring`) from a short pilot run in the spec's parameterisation,
     on the same compiled model, and the seconds spent compiling it."""
-    hierarchical = centred_parameters(spec, len(runs.distributions))
+    # every hierarchical parameter with a sampled mu, including those the reference-loss
+    # coordinates write centred: their centring says whether those coordinates suit the data
+    hierarchical = hierarchical_with_mu(spec, len(runs.distributions))
     if not hierarchical:
         return {}, 0.0
     idata, compile_seconds = _sample(
@@ -514,10 +535,15 @@ def _learn_discrepancy(
         variances.append(mean.var(axis=0) + noise)
         ranges = fitted_ranges(runs.table[~held], inputs)
         distances.append(extrapolation_distance(runs.table[held], ranges, inputs))
-    scale = learn_scale(
+    scale, gain = learn_scale(
         np.concatenate(residuals), np.concatenate(variances), np.concatenate(distances), spec.likelihood.nu
     )
-    return Discrepancy(scale=scale, heldout_runs=int(sum(h.sum() for h in cuts.values())), cuts=tuple(cuts))
+    return Discrepancy(
+        scale=scale,
+        heldout_runs=int(sum(h.sum() for h in cuts.values())),
+        cuts=tuple(cuts),
+        log_likelihood_gain=gain,
+    )
 
 
 def _attach_data(idata: xr.DataTree, model: pm.Model, runs: Runs, spec: ModelSpec) -> xr.DataTree:

@@ -3,8 +3,11 @@
 Inputs are normalised by their geometric means (the references are kept with the fit);
 each positive law parameter is sampled on the log scale with the pooling its spec chooses,
 a hierarchical one with a partial centring per distribution (fit() sets it from a pilot run;
-with one distribution the population mean is integrated out); the likelihood is a
-Student-t on log loss.
+with one distribution the population mean is integrated out). A spec with
+``coordinates = "reference_loss"`` has the sampler see a law's terms and exponents through
+the loss at the reference inputs, its split into terms and its slopes there instead (the
+map has Jacobian 1, and the spec's priors are added on the parameters). The likelihood is a
+Student-t on log loss, each run weighted (1 in a fit, 0 for a run a refit holds out).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
@@ -214,16 +216,20 @@ def mu_integrated_out(spec: ParameterSpec, n_distributions: int) -> bool:
     return spec.pooling == "hierarchical" and n_distributions == 1 and spec.mu.dist == "Normal"
 
 
-def centred_parameters(spec: ModelSpec, n_distributions: int) -> list[str]:
-    """Hierarchical parameters written with a partial centring (a ``*_centring`` datum)."""
-    sampled_through_reference = set().union(*through_reference(spec))
+def hierarchical_with_mu(spec: ModelSpec, n_distributions: int) -> list[str]:
+    """Hierarchical parameters whose population mean mu is sampled (not integrated out)."""
     return [
         p.name
         for p in spec.parameters.values()
-        if p.pooling == "hierarchical"
-        and not mu_integrated_out(p, n_distributions)
-        and p.name not in sampled_through_reference
+        if p.pooling == "hierarchical" and not mu_integrated_out(p, n_distributions)
     ]
+
+
+def centred_parameters(spec: ModelSpec, n_distributions: int) -> list[str]:
+    """Hierarchical parameters written with a partial centring (a ``*_centring`` datum): those
+    with a sampled mu, less those the reference-loss coordinates write centred."""
+    sampled_through_reference = set().union(*through_reference(spec))
+    return [n for n in hierarchical_with_mu(spec, n_distributions) if n not in sampled_through_reference]
 
 
 def draw_integrated_mu(
@@ -273,8 +279,10 @@ def build_model(
             if name not in sampled_through_reference
         }
         if sampled_through_reference:
-            mean_log_loss = pd.Series(np.log(runs.column("loss"))).groupby(runs.distribution_index).mean()
-            values.update(_reference_parameters(spec, mean_log_loss.to_numpy(), values))
+            # chains start at each distribution's mean log loss (then nutpie's jitter)
+            index_values, log_loss = runs.distribution_index, np.log(runs.column("loss"))
+            mean_log_loss = np.bincount(index_values, weights=log_loss) / np.bincount(index_values)
+            values.update(_reference_parameters(spec, mean_log_loss, values))
         params = {}
         for name in law.parameters:
             value = values[name]

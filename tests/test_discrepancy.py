@@ -60,9 +60,22 @@ def test_the_scale_is_recovered_when_there_is_one_and_zero_when_there_is_none():
     distance = rng.uniform(0.5, 2.5, 400)
     variance = np.full(400, 0.01**2)
     wrong = rng.normal(0.0, np.sqrt(variance + (0.05 * distance) ** 2))
-    assert learn_scale(wrong, variance, distance, nu=30) == pytest.approx(0.05, rel=0.15)
+    scale, gain = learn_scale(wrong, variance, distance, nu=30)
+    assert scale == pytest.approx(0.05, rel=0.15) and gain > 100
     exact = rng.normal(0.0, np.sqrt(variance))
-    assert learn_scale(exact, variance, distance, nu=30) == 0.0
+    assert learn_scale(exact, variance, distance, nu=30)[0] == 0.0
+
+
+def test_a_scale_the_held_out_runs_cannot_tell_from_none_is_none():
+    """A few runs a little off: the best scale beats none, but not by a 5% likelihood-ratio
+    test (gain <= 1.35), so bands are left as they are; the gain is reported either way."""
+    distance, variance = np.full(8, 1.0), np.full(8, 0.01**2)
+    # 1.4 predictive standard deviations off, each: a gain of ~0.87 (the old rule kept > 0.5)
+    scale, gain = learn_scale(np.array([0.014, -0.014] * 4), variance, distance, nu=5)
+    assert scale == 0.0 and 0.5 < gain <= 1.35
+    # 1.6 off: the gain (~1.79) passes, and the scale is what the excess says, sqrt(1.6^2 - 1) 0.01
+    scale, gain = learn_scale(np.array([0.016, -0.016] * 4), variance, distance, nu=5)
+    assert gain > 1.35 and scale == pytest.approx(0.0125, rel=0.1)
 
 
 def test_bands_widen_past_the_data_only(example_fit):

@@ -285,3 +285,25 @@ def test_bad_sampler_settings_are_clear_errors(recovery_runs):
         bs.fit(recovery_runs, draws=0)
     with pytest.raises(bs.BayesScalingError, match="unknown sampler 'hmc'"):
         bs.fit(recovery_runs, sampler="hmc")
+
+
+def test_reference_loss_coordinates_give_way_where_the_runs_barely_pin_a_term():
+    """The rectified spec samples each curve through its loss at f_ref, which writes E
+    centred. Curves that never flatten say little about E (the pilot's centring of E is
+    near 0), and there the fit samples the parameters themselves; curves that flatten keep
+    the reference-loss coordinates."""
+    from test_law_recovery import CASES
+
+    unflattened = pd.DataFrame(
+        {"distribution": [f"m{i}" for i in range(6)], "E": 0.3, "B": np.geomspace(20, 80, 6), "D_l": 1.0}
+    ).assign(beta=0.3)
+    short = {"draws": 200, "tune": 200, "chains": 2, "seed": 0, "progress": False, "warn": False}
+    loose = simulate_runs(
+        unflattened, {"finetune_tokens": np.geomspace(1e3, 1e5, 8)}, law="rectified", seed=0
+    )
+    fit = bs.fit(loose, "rectified", **short)
+    assert fit.spec.coordinates == "parameters"
+    assert float(fit.idata["centring"]["E"].mean()) < 0.25  # E is now partially centred
+    truth, grid = CASES["rectified"]
+    pinned = bs.fit(simulate_runs(truth, grid, law="rectified", noise=0.01, seed=0), "rectified", **short)
+    assert pinned.spec.coordinates == "reference_loss" and "log_reference_loss" in pinned.idata.posterior
