@@ -114,6 +114,9 @@ def _divergence_advice(spec: ModelSpec, target_accept: float | None, centring_fr
         )
     hierarchical = [p.name for p in spec.parameters.values() if p.pooling == "hierarchical"]
     centred = [p.name for p in spec.parameters.values() if p.pooling == "hierarchical" and p.centred]
+    if spec.coordinates == "reference_loss":
+        # those coordinates write the law's terms centred, whatever the pilot found
+        steps.append('in a copy of the model spec set coordinates = "parameters"')
     if hierarchical and centring_from == "pilot":
         # the pilot already chose centred or not per distribution: the spec's flag is moot
         steps.append(

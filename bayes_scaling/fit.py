@@ -63,10 +63,12 @@ PILOT_DRAWS = 200
 PILOT_CHAINS = 2
 PILOT_SEED_OFFSET = 1000
 # Reference-loss coordinates write a law's term parameters centred. Where the pilot finds one
-# of them barely pinned by the runs (mean partial centring below this), the fit samples the
-# parameters themselves instead. Measured on lin2024's curves (benchmarks/RESULTS.md): E's
-# mean centring is 0.47-0.56 on the full FLAN and Gigaword tables, which sample cleanly, and
-# 0.0 on FLAN cut at 3e5 examples, where centred E diverged (E_tau funnel).
+# of them barely pinned by the runs (mean partial centring below this), or diverges at all,
+# the fit samples the parameters themselves instead. Measured on lin2024's curves
+# (benchmarks/RESULTS.md): E's mean centring is 0.47-0.56 on the full FLAN and Gigaword
+# tables, whose pilots never diverged and which sample cleanly; 0.0 on FLAN cut at 3e5
+# examples, where centred E diverged (E_tau funnel); 0.36-0.46 on Gigaword cut there, whose
+# pilots diverged in 3 seeds of 4 and whose fits had 2-7 divergences.
 MIN_TERM_CENTRING = 0.25
 FORMAT_VERSION = 1
 
@@ -335,15 +337,18 @@ def fit(
     if centring_from == "pilot":
         # never longer than the run it prepares (a quick look with 30 draws gets a 30-draw pilot)
         pilot = {"draws": min(PILOT_DRAWS, draws), "tune": min(PILOT_DRAWS, tune)}
-        centring, pilot_compile_seconds = _learn_centring(
+        centring, pilot_compile_seconds, pilot_divergences = _learn_centring(
             model_, spec, runs, data, seed=seed, **pilot, **settings
         )
+        terms = through_reference(spec)[0]
         loose = [
             name
-            for name in through_reference(spec)[0]
+            for name in terms
             if centring_name(name) in centring and centring[centring_name(name)].mean() < MIN_TERM_CENTRING
         ]
-        if loose:  # the runs barely pin a term down: sample the parameters themselves
+        if terms and (loose or pilot_divergences):
+            # the runs barely pin a term down, or centred terms already diverge in the
+            # pilot: sample the parameters themselves, partially centred
             spec = dataclasses.replace(spec, coordinates="parameters")
             model_ = build_model(spec, runs, normalisation, weighted=True)
             data = {v.name: v.get_value() for v in model_.data_vars}
@@ -450,15 +455,15 @@ def _learn_centring(
     tune: int,
     seed: int,
     **settings,
-) -> tuple[dict[str, np.ndarray], float]:
+) -> tuple[dict[str, np.ndarray], float, int]:
     """Centring of each hierarchical parameter per distribution (see
     :func:`model.partial_centring`) from a short pilot run in the spec's parameterisation,
-    on the same compiled model, and the seconds spent compiling it."""
+    on the same compiled model; the seconds spent compiling it; the pilot's divergences."""
     # every hierarchical parameter with a sampled mu, including those the reference-loss
     # coordinates write centred: their centring says whether those coordinates suit the data
     hierarchical = hierarchical_with_mu(spec, len(runs.distributions))
     if not hierarchical:
-        return {}, 0.0
+        return {}, 0.0, 0
     idata, compile_seconds = _sample(
         model, spec, runs, data, draws=draws, tune=tune, chains=PILOT_CHAINS,
         seed=seed + PILOT_SEED_OFFSET, progress=False, **settings,
@@ -469,7 +474,9 @@ def _learn_centring(
         variance = np.log(posterior[name]).var(dim=("chain", "draw")).values
         tau_squared = float((posterior[f"{name}_tau"] ** 2).mean())
         centring[centring_name(name)] = partial_centring(variance, tau_squared)
-    return centring, compile_seconds
+    stats = idata.sample_stats.to_dataset()
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    return centring, compile_seconds, divergences
 
 
 def _add_integrated_mu(idata: xr.DataTree, spec: ModelSpec, seed: int) -> xr.DataTree:

@@ -38,8 +38,7 @@ def report(name: str, runs: pd.DataFrame, model: str = "transfer_gap", **holdout
     print(f"\n## {name}: held out {result.holdout} ({seconds:.0f} s)")
     print(
         f"refit: {fit.diagnostics.divergences} divergences, max r_hat {fit.diagnostics.max_rhat:.3f}; "
-        f"discrepancy scale {fit.discrepancy.scale:.4f} per unit log-distance "
-        f"(from {fit.discrepancy.heldout_runs} leave-future-out runs; {fit.discrepancy.note or 'learned'})"
+        f"discrepancy: {fit.discrepancy.describe()}"
     )
     print(result.summary[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 

@@ -89,7 +89,7 @@ def main() -> None:
                     f"min bulk ESS {d.min_ess_bulk:.0f} ({d.worst_ess_parameter})"
                 )
                 speed = f"{d.mean_steps_per_draw:.0f} steps/draw, {wall:.1f} s wall"
-                speed += f" ({d.compile_seconds:.1f} s compiling)"
+                speed += f" ({d.compile_seconds:.1f} s compiling; sampled in {fit.spec.coordinates})"
                 print(f"{name} {centring} target {target} seed {seed}: {health}, {speed}", flush=True)
 
 

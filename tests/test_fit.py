@@ -278,6 +278,19 @@ def test_divergence_advice_names_a_step_not_yet_taken():
     advice = next(p for p in problems if "divergent" in p)
     assert "centred = false" not in advice
     assert "tighten the tau prior of whichever of E, A, G" in advice
+    assert "coordinates" not in advice
+
+    # a fit in reference-loss coordinates is pointed to the parameters' own
+    rectified = bs.load_spec("rectified")
+    problems = check_sampling(
+        _diverging_draws(3),
+        rectified,
+        elapsed_seconds=1,
+        warn=False,
+        target_accept=0.95,
+        centring_from="pilot",
+    ).problems
+    assert 'set coordinates = "parameters"' in next(p for p in problems if "divergent" in p)
 
 
 def test_bad_sampler_settings_are_clear_errors(recovery_runs):
