@@ -328,7 +328,7 @@ def fit(
     normalisation = Normalisation.from_runs(runs, spec.law.inputs)
     # weighted (all weights 1 here), so the leave-future-out refits reuse its compiled model
     model_ = build_model(spec, runs, normalisation, weighted=True)
-    data = {v.name: v.get_value() for v in model_.data_vars}
+    data = _data_of(model_)
 
     settings = {"target_accept": target_accept, "adaptation": adaptation, "sampler": sampler}
     start = time.perf_counter()
@@ -351,7 +351,7 @@ def fit(
             # pilot: sample the parameters themselves, partially centred
             spec = dataclasses.replace(spec, coordinates="parameters")
             model_ = build_model(spec, runs, normalisation, weighted=True)
-            data = {v.name: v.get_value() for v in model_.data_vars}
+            data = _data_of(model_)
         wanted = {centring_name(n) for n in centred_parameters(spec, len(runs.distributions))}
         centring = {k: v for k, v in centring.items() if k in wanted}
         data = {**data, **centring}
@@ -413,6 +413,11 @@ def fit(
         diagnostics=diagnostics,
         discrepancy=discrepancy,
     )
+
+
+def _data_of(model: pm.Model) -> dict[str, np.ndarray]:
+    """The values of every ``pm.Data`` of ``model``, by name (what nutpie's ``with_data`` takes)."""
+    return {v.name: v.get_value() for v in model.data_vars}
 
 
 def _sample(
@@ -513,7 +518,7 @@ def _learn_discrepancy(
     once for all the cuts), predict the dropped runs, and learn the discrepancy scale from
     their errors."""
     inputs = spec.law.inputs
-    data = {**{v.name: v.get_value() for v in model.data_vars}, **centring}
+    data = {**_data_of(model), **centring}
     cuts = leave_future_out_cuts(runs.table, inputs, max(spec.min_runs_per_distribution, 2))
     if not cuts:
         return Discrepancy(

@@ -68,6 +68,11 @@ def slope_name(name: str) -> str:
     return f"log_{name}_slope"
 
 
+def sampled_through_reference(spec: ModelSpec) -> frozenset[str]:
+    """Every parameter of :func:`through_reference`, terms and exponents alike."""
+    return frozenset().union(*through_reference(spec))
+
+
 def through_reference(spec: ModelSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The term parameters and the exponents the sampler sees through the loss at the
     reference inputs (spec ``coordinates = "reference_loss"``), or two empty tuples."""
@@ -110,8 +115,7 @@ def _prior_log_density(spec: ParameterSpec, log_value, n_distributions: int):
         return pm.logp(_prior_dist(spec.prior), log_value)
     tau = _prior(f"{name}_tau", spec.tau)
     if mu_integrated_out(spec, n_distributions):
-        centre, spread = spec.mu.args["mu"], spec.mu.args["sigma"]
-        return pm.logp(pm.Normal.dist(centre, pt.sqrt(spread**2 + tau**2)), log_value)
+        return pm.logp(pm.Normal.dist(*integrated_prior(spec, tau)), log_value)
     mu = _prior(f"{name}_mu", spec.mu)
     return pm.logp(pm.Normal.dist(mu, tau), log_value)
 
@@ -159,8 +163,7 @@ def _parameter(spec: ParameterSpec) -> pt.TensorVariable:
         # pin down would be a funnel with nothing to learn. fit() draws mu afterwards from
         # its exact conditional (see draw_integrated_mu).
         tau = _prior(f"{name}_tau", spec.tau)
-        centre, spread = spec.mu.args["mu"], spec.mu.args["sigma"]
-        log_value = pm.Normal(f"log_{name}", centre, pt.sqrt(spread**2 + tau**2), dims=DISTRIBUTION)
+        log_value = pm.Normal(f"log_{name}", *integrated_prior(spec, tau), dims=DISTRIBUTION)
         return pm.Deterministic(name, pt.exp(log_value), dims=DISTRIBUTION)
     mu = _prior(f"{name}_mu", spec.mu)
     tau = _prior(f"{name}_tau", spec.tau)
@@ -186,19 +189,17 @@ def log_values(spec: ModelSpec, draws: Mapping[str, np.ndarray], centring: Mappi
     """log theta of every per-distribution parameter from the sampled variables alone
     (draws with a leading sample axis; ``centring`` by :func:`centring_name`)."""
     out = {}
-    sampled_through_reference = set().union(*through_reference(spec))
+    through = sampled_through_reference(spec)
     for name in spec.law.parameters:
         p = spec.parameters[name]
-        if p.pooling == "shared":
-            continue
-        if name in sampled_through_reference:
+        if p.pooling == "shared" or name in through:
             continue
         if f"log_{name}" in draws:  # independent, or hierarchical with mu integrated out
             out[name] = draws[f"log_{name}"]
         else:
             mu, tau = draws[f"{name}_mu"][:, None], draws[f"{name}_tau"][:, None]
             out[name] = log_value_from_coordinate(draws[f"{name}_z"], mu, tau, centring[centring_name(name)])
-    if sampled_through_reference:
+    if through:
         terms, slopes = through_reference(spec)
         ratios = {name: draws[ratio_name(name)] for name in terms[1:]}
         log_slopes = {name: draws[slope_name(name)] for name in slopes}
@@ -228,8 +229,14 @@ def hierarchical_with_mu(spec: ModelSpec, n_distributions: int) -> list[str]:
 def centred_parameters(spec: ModelSpec, n_distributions: int) -> list[str]:
     """Hierarchical parameters written with a partial centring (a ``*_centring`` datum): those
     with a sampled mu, less those the reference-loss coordinates write centred."""
-    sampled_through_reference = set().union(*through_reference(spec))
-    return [n for n in hierarchical_with_mu(spec, n_distributions) if n not in sampled_through_reference]
+    through = sampled_through_reference(spec)
+    return [n for n in hierarchical_with_mu(spec, n_distributions) if n not in through]
+
+
+def integrated_prior(spec: ParameterSpec, tau):
+    """Mean and sd of log theta's prior with mu ~ Normal(m, s) integrated out: (m, sqrt(s^2 + tau^2))."""
+    centre, spread = spec.mu.args["mu"], spec.mu.args["sigma"]
+    return centre, pt.sqrt(spread**2 + tau**2)
 
 
 def draw_integrated_mu(
@@ -272,13 +279,9 @@ def build_model(
     with pm.Model(coords=coords) as model:
         index = pm.Data("distribution_index", runs.distribution_index, dims=RUN)
         inputs = [pm.Data(f"log_{k}", v, dims=RUN) for k, v in zip(law.inputs, log_inputs, strict=True)]
-        sampled_through_reference = set().union(*through_reference(spec))
-        values = {
-            name: _parameter(spec.parameters[name])
-            for name in law.parameters
-            if name not in sampled_through_reference
-        }
-        if sampled_through_reference:
+        through = sampled_through_reference(spec)
+        values = {name: _parameter(spec.parameters[name]) for name in law.parameters if name not in through}
+        if through:
             # chains start at each distribution's mean log loss (then nutpie's jitter)
             index_values, log_loss = runs.distribution_index, np.log(runs.column("loss"))
             mean_log_loss = np.bincount(index_values, weights=log_loss) / np.bincount(index_values)
