@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -320,3 +322,34 @@ def test_reference_loss_coordinates_give_way_where_the_runs_barely_pin_a_term():
     truth, grid = CASES["rectified"]
     pinned = bs.fit(simulate_runs(truth, grid, law="rectified", noise=0.01, seed=0), "rectified", **short)
     assert pinned.spec.coordinates == "reference_loss" and "log_reference_loss" in pinned.idata.posterior
+
+
+def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs, monkeypatch):
+    """The pilot and the leave-future-out refits take the fit's own draws, tune and chains
+    where those are fewer than their own settings (a quick look stays quick), and their own
+    where the spec asks for fewer."""
+    import importlib
+
+    fit_module = importlib.import_module("bayes_scaling.fit")
+    calls = []
+    sample = fit_module._sample
+
+    def recording(*args, **kwargs):
+        calls.append((kwargs["draws"], kwargs["tune"], kwargs["chains"]))
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "_sample", recording)
+    quick = {"draws": 30, "tune": 40, "chains": 1, "seed": 0, "progress": False, "warn": False}
+    fit = bs.fit(recovery_runs, **quick)
+    refits = len(fit.discrepancy.cuts)
+    assert refits >= 2
+    # pilot (2 chains: it needs two to compare), main fit, then one refit per cut
+    assert calls == [(30, 40, 2), (30, 40, 1)] + [(30, 40, 1)] * refits
+
+    spec = bs.load_spec("transfer_gap")
+    short_refits = dataclasses.replace(
+        spec, discrepancy=dataclasses.replace(spec.discrepancy, draws=20, tune=25, chains=1)
+    )
+    calls.clear()
+    bs.fit(recovery_runs, short_refits, **{**quick, "draws": 60, "tune": 60, "chains": 2})
+    assert calls[2:] == [(20, 25, 1)] * refits
