@@ -67,8 +67,9 @@ PILOT_SEED_OFFSET = 1000
 # the fit samples the parameters themselves instead. Measured on lin2024's curves
 # (benchmarks/RESULTS.md): E's mean centring is 0.47-0.56 on the full FLAN and Gigaword
 # tables, whose pilots never diverged and which sample cleanly; 0.0 on FLAN cut at 3e5
-# examples, where centred E diverged (E_tau funnel); 0.36-0.46 on Gigaword cut there, whose
-# pilots diverged in 3 seeds of 4 and whose fits had 2-7 divergences.
+# examples, where centred E diverged (E_tau funnel); 0.37-0.43 on Gigaword cut there, whose
+# pilots diverged in 2 seeds of 6 and whose fits had up to 7 divergences, where the parameters
+# themselves mix E_tau no better (r_hat up to 1.087 at ~920 steps): no threshold helps there.
 MIN_TERM_CENTRING = 0.25
 FORMAT_VERSION = 1
 
