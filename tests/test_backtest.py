@@ -120,7 +120,9 @@ def test_rolling_backtest_on_dask_matches_serial(recovery_runs):
     )
     assert serial.cutoff.tolist() == dask.cutoff.tolist() and len(serial) == 2 * 9
     pd.testing.assert_series_equal(serial.held_out, dask.held_out)
-    # the same fits; the draws of a freshly compiled model and of one loaded from numba's
-    # cache can differ in the last bits, so compare the numbers closely, not bit for bit
-    np.testing.assert_allclose(serial.median_abs_log_error, dask.median_abs_log_error, rtol=0.2, atol=1e-3)
+    # the same fits; but the draws of a freshly compiled model (serial, here) and of one
+    # loaded from numba's cache (the workers, in a fresh clone) can differ in the last bits,
+    # and 2 x 200 draws then part ways: compare within Monte Carlo error, not bit for bit
+    # (a fresh-clone CI run measured 0.0036 against 0.0058 where the errors are 0.004-0.015)
+    np.testing.assert_allclose(serial.median_abs_log_error, dask.median_abs_log_error, rtol=0.2, atol=3e-3)
     np.testing.assert_allclose(serial.coverage_90, dask.coverage_90, atol=0.2)
