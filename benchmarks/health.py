@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/health.py [--data example mikami2021 chinchilla flan gigaword]
         [--seeds 8] [--centring pilot spec] [--target-accept 0.95 0.9]
+        [--adaptation diag low_rank]
+        [--coordinates parameters|reference_loss]
 
 For each data set, each way of choosing how hierarchical parameters are centred (``pilot``: the default,
 partial centring per distribution from a pilot run; ``spec``: the spec's centred flags) and
@@ -12,7 +14,8 @@ compiled model (the "cold" and "reused" of issue 14). The leave-future-out refit
 turned off ([discrepancy] method = "none") so that sampling alone is measured.
 
 Data: ``example`` (shipped), ``mikami2021`` (shipped), ``chinchilla`` (200 simulated runs of
-one distribution from the Chinchilla law, params 5.7e7-1.3e10, tokens 2.5e8-1.4e11, 2% noise)
+one distribution from the Chinchilla law, params 5.7e7-1.3e10, tokens 2.5e8-1.4e11, 2% noise),
+``sim4`` ... ``sim256`` (that many simulated transfer-gap distributions, as in speed.py)
 and ``flan`` / ``gigaword``: the rectified law on the 30 fine-tuning curves of
 ../shared/data/lin2024 (no licence: read in place, never copied; skipped when absent).
 """
@@ -33,6 +36,7 @@ import bayes_scaling as bs
 from bayes_scaling.simulate import simulate_runs
 
 MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
+MODELS |= {f"sim{n}": "transfer_gap" for n in (4, 16, 64, 256)}
 
 
 def chinchilla_runs() -> pd.DataFrame:
@@ -50,6 +54,10 @@ def runs_for(name: str) -> pd.DataFrame | None:
         return bs.load_dataset(name)
     if name == "chinchilla":
         return chinchilla_runs()
+    if name.startswith("sim"):  # simulated transfer-gap distributions, as benchmarks/speed.py makes them
+        from speed import data_for
+
+        return data_for(name.removeprefix("sim"))
     return lin2024_runs(name) if (LIN2024 / f"{name}.csv").is_file() else None
 
 
@@ -61,6 +69,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--centring", nargs="+", default=["pilot"])
     parser.add_argument("--target-accept", type=float, nargs="+", default=[0.95])
+    parser.add_argument("--adaptation", nargs="+", default=["diag"], choices=["diag", "low_rank"])
+    parser.add_argument(
+        "--coordinates", choices=["parameters", "reference_loss"], help="override the spec's coordinates"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     for name in args.data:
@@ -70,7 +82,11 @@ def main() -> None:
             continue
         spec = bs.load_spec(MODELS.get(name, "rectified"))
         spec = dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none"))
-        for centring, target in itertools.product(args.centring, args.target_accept):
+        if args.coordinates:
+            spec = dataclasses.replace(spec, coordinates=args.coordinates)
+        for centring, target, adaptation in itertools.product(
+            args.centring, args.target_accept, args.adaptation
+        ):
             for seed in range(args.seeds):
                 start = time.perf_counter()
                 fit = bs.fit(
@@ -79,6 +95,7 @@ def main() -> None:
                     seed=seed,
                     centring_from=centring,
                     target_accept=target,
+                    adaptation=adaptation,
                     progress=False,
                     warn=False,
                 )
@@ -90,7 +107,10 @@ def main() -> None:
                 )
                 speed = f"{d.mean_steps_per_draw:.0f} steps/draw, {wall:.1f} s wall"
                 speed += f" ({d.compile_seconds:.1f} s compiling; sampled in {fit.spec.coordinates})"
-                print(f"{name} {centring} target {target} seed {seed}: {health}, {speed}", flush=True)
+                print(
+                    f"{name} {centring} target {target} {adaptation} seed {seed}: {health}, {speed}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
