@@ -2,7 +2,8 @@
 
 The shipped specs live in the repository's top-level ``models/`` folder, which the wheel
 installs as ``bayes_scaling/models``. A user copies one, edits priors or pooling, and passes
-its path wherever a model name is accepted.
+its path wherever a model name is accepted; or writes only what changes, under
+``extends = "transfer_gap"`` (as ``models/transfer_gap_error_rate.toml`` does).
 
 Priors are on the *log* of each (positive) law parameter, in normalised units (inputs
 divided by their geometric mean), so they read the same whatever the units of the data.
@@ -321,14 +322,46 @@ def load_spec(model: str | os.PathLike | ModelSpec = "transfer_gap") -> ModelSpe
                 f"unknown model {text!r}; shipped models are: "
                 f"{', '.join(available_models())}, or give the path of a .toml spec"
             )
+    raw = _read_spec_file(path, seen=())
+    raw.setdefault("name", path.stem)
+    return spec_from_dict(raw, source=str(path))
+
+
+def _read_spec_file(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """A spec file's table, with what it ``extends`` (a shipped name or a path beside it)
+    filled in underneath: a spec that changes one prior says only that."""
     if not path.is_file():
         raise SpecError(f"{path}: no such model spec file")
     try:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SpecError(f"{path}: not a valid TOML model spec ({err})") from None
-    raw.setdefault("name", path.stem)
-    return spec_from_dict(raw, source=str(path))
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise SpecError(f"{path}: extends must name a spec (e.g. 'transfer_gap'), got {base!r}")
+    base_path = path.parent / base if base.endswith(".toml") else models_dir() / f"{base}.toml"
+    if not base_path.is_file():
+        raise SpecError(f"{path}: extends {base!r}, which is neither a shipped model nor a file beside it")
+    if base_path.resolve() in seen:
+        raise SpecError(f"{path}: extends {base!r}, which extends it back (a loop)")
+    return _merged(_read_spec_file(base_path, (*seen, path.resolve())), raw)
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` written over it, tables merged key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in _WHOLE_TABLES:
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# a prior is replaced whole: merging Normal(mu, sigma) into StudentT(nu, mu, sigma) would mix them
+_WHOLE_TABLES = frozenset({"mu", "tau", "prior", "sigma"})
 
 
 def spec_from_json(text: str) -> ModelSpec:

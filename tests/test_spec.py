@@ -27,6 +27,41 @@ def test_spec_round_trips_through_plain_data():
     assert spec_from_dict(spec.to_dict()).to_dict() == spec.to_dict()
 
 
+def test_error_rate_spec_changes_only_the_prior_on_E():
+    base, error_rate = load_spec("transfer_gap"), load_spec("transfer_gap_error_rate")
+    assert error_rate.name == "transfer_gap_error_rate"
+    assert error_rate.parameters["E"].mu.args == {"mu": -2.3, "sigma": 1.0}
+    # what it does not say comes from transfer_gap.toml: E's pooling and tau, every other parameter
+    assert error_rate.parameters["E"].tau == base.parameters["E"].tau and error_rate.parameters["E"].centred
+    assert {n: p for n, p in error_rate.parameters.items() if n != "E"} == {
+        n: p for n, p in base.parameters.items() if n != "E"
+    }
+    assert (error_rate.likelihood, error_rate.discrepancy, error_rate.coordinates) == (
+        base.likelihood,
+        base.discrepancy,
+        base.coordinates,
+    )
+
+
+def test_a_spec_extends_another_beside_it(tmp_path):
+    (tmp_path / "mine.toml").write_text(
+        'extends = "transfer_gap"\n[parameters.G]\ntau = { dist = "HalfNormal", sigma = 0.5 }\n'
+        "[discrepancy]\ndraws = 100\n"
+    )
+    (tmp_path / "child.toml").write_text('extends = "mine.toml"\n[likelihood]\nnu = 7\n')
+    spec = load_spec(tmp_path / "child.toml")
+    assert spec.name == "child" and spec.likelihood.nu == 7
+    assert spec.parameters["G"].tau.args == {"sigma": 0.5}
+    assert spec.parameters["G"].mu == load_spec("transfer_gap").parameters["G"].mu
+    assert spec.discrepancy.draws == 100 and spec.discrepancy.method == "leave_future_out"
+    (tmp_path / "loop.toml").write_text('extends = "loop.toml"\n')
+    with pytest.raises(SpecError, match="extends it back"):
+        load_spec(tmp_path / "loop.toml")
+    (tmp_path / "lost.toml").write_text('extends = "transfer_gapp"\n')
+    with pytest.raises(SpecError, match="neither a shipped model nor a file beside it"):
+        load_spec(tmp_path / "lost.toml")
+
+
 def test_unknown_model_lists_the_shipped_ones():
     with pytest.raises(SpecError, match="unknown model 'transfer_gapp'.*transfer_gap"):
         load_spec("transfer_gapp")
