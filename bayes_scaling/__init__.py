@@ -12,7 +12,7 @@ from .compare import LooWarning, compare_fits
 from .data import BayesScalingError, Runs, RunsValidationError, validate_runs
 from .datasets import example_truth, list_datasets, load_dataset, load_example
 from .decide import Allocation, allocate, experiment_value, rank_actions
-from .diagnostics import Diagnostics, SamplingWarning
+from .diagnostics import Diagnostics, PriorWarning, SamplingWarning
 from .fit import Fit, fit, prior_predictive
 from .laws import LAWS, Law, get_law
 from .plots import backtest_plot, curve_plot, ppc_plot, prior_curve_plot
@@ -38,6 +38,7 @@ __all__ = [
     "ModelSpec",
     "Runs",
     "RunsValidationError",
+    "PriorWarning",
     "SamplingWarning",
     "SpecError",
     "available_models",

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import xarray as xr
 from scipy import stats
 
 from .data import BayesScalingError, Runs, validate_runs
-from .diagnostics import Diagnostics, check_sampling
+from .diagnostics import Diagnostics, PriorWarning, check_floor_prior, check_sampling
 from .discrepancy import (
     MIN_LEVELS,
     Discrepancy,
@@ -299,7 +300,9 @@ def fit(
         What the inputs count and what the loss measures (defaults ``tokens`` and
         ``nats/token``, or the data set's own for a table from :func:`load_dataset`).
     warn
-        Emit a :class:`SamplingWarning` for each diagnostic problem found.
+        Emit a :class:`SamplingWarning` for each diagnostic problem found, and a
+        :class:`PriorWarning` where the prior on the law's floor (E) sits above the runs'
+        losses (a spec for nats per token fitted to error rates).
 
     Returns
     -------
@@ -326,6 +329,8 @@ def fit(
             units=units,
             loss_unit=loss_unit,
         )
+    if warn and (conflict := check_floor_prior(spec, runs)):
+        warnings.warn(conflict, PriorWarning, stacklevel=2)
     normalisation = Normalisation.from_runs(runs, spec.law.inputs)
     # weighted (all weights 1 here), so the leave-future-out refits reuse its compiled model
     model_ = build_model(spec, runs, normalisation, weighted=True)

@@ -99,7 +99,11 @@ def log_values_from_reference(
     and the spec's prior, put on the log parameters, is the prior of the model.
     """
     first, *rest = terms.parameters
-    ratios = {first: 0.0 * log_reference_loss, **{name: log_ratios[name] for name in rest}}
+    ratios = {first: 0.0 * log_reference_loss}
+    for name in rest:
+        exponent = terms.term_exponents.get(name)
+        # a shared exponent is among the other values; the sampled ratio is its term's slope's
+        ratios[name] = log_ratios[name] - other_log_values.get(exponent, 0.0)
     total = log_sum_exp(*ratios.values())
     shifts = terms.shift(other_log_values)
     out = {name: log_reference_loss + ratio - total + shifts.get(name, 0.0) for name, ratio in ratios.items()}
@@ -237,6 +241,15 @@ def integrated_prior(spec: ParameterSpec, tau):
     """Mean and sd of log theta's prior with mu ~ Normal(m, s) integrated out: (m, sqrt(s^2 + tau^2))."""
     centre, spread = spec.mu.args["mu"], spec.mu.args["sigma"]
     return centre, pt.sqrt(spread**2 + tau**2)
+
+
+def prior_log_value_draws(spec: ParameterSpec, n_draws: int, seed: int = 0) -> np.ndarray:
+    """Draws of one distribution's log theta from the spec's prior (through its population,
+    for a hierarchical parameter): what the prior says before any run is seen."""
+    if spec.pooling != "hierarchical":
+        return np.asarray(pm.draw(_prior_dist(spec.prior), draws=n_draws, random_seed=seed))
+    mu, tau = pm.draw([_prior_dist(spec.mu), _prior_dist(spec.tau)], draws=n_draws, random_seed=seed)
+    return mu + np.abs(tau) * np.random.default_rng(seed).standard_normal(n_draws)
 
 
 def draw_integrated_mu(

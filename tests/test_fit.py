@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 import pandas as pd
@@ -73,12 +74,16 @@ def test_default_fit_of_the_example_is_healthy_cold_and_reused(monkeypatch):
 
 
 def test_default_fit_of_real_transfer_data_is_healthy():
-    """mikami2021, 8 distributions of real runs: E and A are barely pinned down by each
-    distribution's runs, G and beta well. The spec's centring left 14-34 divergences
-    (seeds 0-5); the pilot's partial centring leaves none over seeds 0-7
-    (benchmarks/health.py, benchmarks/RESULTS.md)."""
+    """mikami2021, 8 distributions of real runs (error rates), with the spec for error rates:
+    E and A are barely pinned down by each distribution's runs, G and beta well. The spec's
+    centring left 14-34 divergences (seeds 0-5); the pilot's partial centring leaves none
+    over seeds 0-7, with r_hat 1.005-1.012 (benchmarks/health.py, benchmarks/RESULTS.md)."""
     fit = bs.fit(
-        bs.load_dataset("mikami2021"), no_discrepancy("transfer_gap"), seed=1, progress=False, warn=False
+        bs.load_dataset("mikami2021"),
+        no_discrepancy("transfer_gap_error_rate"),
+        seed=0,
+        progress=False,
+        warn=False,
     )
     diag = fit.diagnostics
     assert diag.divergences == 0, diag
@@ -88,6 +93,32 @@ def test_default_fit_of_real_transfer_data_is_healthy():
     # E and A: the distributions' runs say little beyond the population, so mostly non-centred
     assert float(centring["A"].mean()) < 0.5
     assert ((centring["E"] >= 0) & (centring["E"] <= 1)).all()
+
+
+def test_a_prior_on_the_floor_above_the_runs_is_named_before_sampling(monkeypatch):
+    """transfer_gap.toml's prior on E is for nats per token (median 1.6): fitted to
+    mikami2021's error rates (0.23-0.90) it leaves 2-10% of its mass below each
+    distribution's smallest error, and the fit says so, and what to use, before sampling."""
+    from bayes_scaling.diagnostics import check_floor_prior
+
+    mikami = bs.load_dataset("mikami2021")
+    runs = bs.validate_runs(mikami)  # a shipped table brings its loss unit
+    message = check_floor_prior(bs.load_spec("transfer_gap"), runs)
+    assert "8 of 8 distributions" in message and "mulclass-r50: 2% below 0.229" in message
+    assert "test error" in message and "transfer_gap_error_rate" in message
+    assert check_floor_prior(bs.load_spec("transfer_gap_error_rate"), runs) is None
+    example = bs.validate_runs(bs.load_example(), ("pretrain_tokens", "finetune_tokens"))
+    assert check_floor_prior(bs.load_spec("transfer_gap"), example) is None
+
+    class Sampled(Exception):
+        pass
+
+    def no_sampling(*args, **kwargs):
+        raise Sampled
+
+    monkeypatch.setattr(sys.modules["bayes_scaling.fit"], "_sample", no_sampling)
+    with pytest.warns(bs.PriorWarning, match="transfer_gap_error_rate"), pytest.raises(Sampled):
+        bs.fit(mikami, "transfer_gap", progress=False)
 
 
 def test_one_distribution_fits_cleanly_with_mu_integrated_out():

@@ -70,10 +70,11 @@ def _to_reference_coordinates(law: str, log: dict) -> dict:
             "log_B_ratio": log_reducible - log["E"],
             "log_beta_slope": log["beta"] + log["B"] - 2 * _softplus(log["D_l"]),
         }
-    # transfer gap: L(1, 1) = E + A + G; -dL/dlog f there = beta (A + G); alpha is shared
+    # transfer gap: L(1, 1) = E + A + G; -dL/dlog f there = beta (A + G); alpha is shared, so
+    # A is sampled through its slope -dL/dlog p = alpha A, as a ratio to E
     return {
         "log_reference_loss": np.logaddexp(np.logaddexp(log["E"], log["A"]), log["G"]),
-        "log_A_ratio": log["A"] - log["E"],
+        "log_A_ratio": log["alpha"] + log["A"] - log["E"],
         "log_G_ratio": log["G"] - log["E"],
         "log_beta_slope": log["beta"] + np.logaddexp(log["A"], log["G"]),
     }
@@ -100,8 +101,7 @@ def test_reference_loss_coordinates_change_no_density(law):
         point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
         log = {}
         for name, p in natural.parameters.items():
-            if p.pooling != "shared":
-                log[name] = point[f"{name}_z"] if p.pooling == "hierarchical" else point[f"log_{name}"]
+            log[name] = point[f"{name}_z"] if p.pooling == "hierarchical" else point[f"log_{name}"]
         moved = {k: v for k, v in point.items() if k in reference_model.initial_point()}
         moved.update(_to_reference_coordinates(law, log))
         assert set(moved) == set(reference_model.initial_point())

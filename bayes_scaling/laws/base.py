@@ -61,11 +61,19 @@ class ReferenceTerms:
     own parameters, sampling the log loss at the reference inputs and the log ratios of the
     terms instead of the log parameters changes no density: the Jacobian is 1. The data pin
     the loss at the reference down far better than how it splits into terms.
+
+    ``term_exponents`` names, for a later term, the exponent of the input it decays in.
+    Where that exponent is shared by all distributions (so not sampled through a slope), the
+    term's log ratio is sampled plus the exponent's log: the ratio of the term's slope
+    (exponent x term) to the first term. The data pin that slope, where the term itself
+    trades off with the shared exponent in every distribution at once (a direction a
+    diagonal mass matrix cannot follow). The exponent is sampled first: the Jacobian stays 1.
     """
 
     parameters: tuple[str, ...]
     shift: Callable[[Mapping[str, Array]], Mapping[str, Array]] = no_shift
     slopes: Mapping[str, Callable[[Mapping[str, Array]], Array]] = field(default_factory=dict)
+    term_exponents: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,9 @@ class Law:
     reference_terms
         How the loss at the reference inputs splits into the parameters' terms, for
         sampling in coordinates the data pin down (see :class:`ReferenceTerms`).
+    floor
+        The parameter every loss lies above (the irreducible loss), if the law has one:
+        a fit warns when its prior sits above the runs' losses.
     """
 
     name: str
@@ -108,12 +119,13 @@ class Law:
     derived: Mapping[str, Callable[..., Array]] = field(default_factory=dict)
     curve_input: str = ""
     reference_terms: ReferenceTerms | None = None
+    floor: str = ""
 
     @property
     def x_input(self) -> str:
         return self.curve_input or self.inputs[0]
 
     def loss(self, *log_inputs: Array, **params: Array) -> Array:
-        """Loss in nats/token (exp of ``log_loss``); numpy or PyTensor."""
+        """Loss, in the runs' loss unit (exp of ``log_loss``); numpy or PyTensor."""
         xp = array_namespace(*log_inputs, *params.values())
         return xp.exp(self.log_loss(*log_inputs, **params))

@@ -43,6 +43,7 @@ CHINCHILLA = Law(
     log_loss=log_loss,
     to_raw_units=to_raw_units,
     description="L(N, D) = E + A N^-alpha + B D^-beta",
+    floor="E",
     references="Hoffmann et al. (2022), Training compute-optimal large language models",
     reference_terms=ReferenceTerms(
         ("E", "A", "B"), slopes={"alpha": size_slope_per_alpha, "beta": data_slope_per_beta}

@@ -44,6 +44,7 @@ RECTIFIED = Law(
     log_loss=log_loss,
     to_raw_units=to_raw_units,
     description="L(f) = E + B / (D_l + f^beta)",
+    floor="E",
     references="Lin et al. (2024), Selecting large language model to fine-tune via rectified scaling law",
     reference_terms=ReferenceTerms(("E", "B"), shift=reducible_shift, slopes={"beta": slope_per_beta}),
 )

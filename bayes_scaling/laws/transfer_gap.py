@@ -75,7 +75,10 @@ TRANSFER_GAP = Law(
     description="L(p, f) = E + (A p^-alpha + G) f^-beta",
     references="Barnett (2024), an empirical study of scaling laws for transfer",
     derived={"loss_floor": loss_floor, "exchange_rate": exchange_rate},
+    floor="E",
     reference_terms=ReferenceTerms(
-        ("E", "A", "G"), slopes={"alpha": pretrain_slope_per_alpha, "beta": finetune_slope_per_beta}
+        ("E", "A", "G"),
+        slopes={"alpha": pretrain_slope_per_alpha, "beta": finetune_slope_per_beta},
+        term_exponents={"A": "alpha"},
     ),
 )
