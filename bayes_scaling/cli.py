@@ -76,11 +76,8 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _dataset(args: argparse.Namespace) -> int:
     if args.name is None:
-        print(
-            format_table(
-                bs.list_datasets()[["name", "units", "loss_unit", "description"]], "shipped run tables"
-            )
-        )
+        shown = bs.list_datasets()[["name", "units", "loss_unit", "model", "description"]]
+        print(format_table(shown, "shipped run tables"))
         return 0
     table = bs.load_dataset(args.name)
     if args.output:
@@ -97,6 +94,9 @@ def _dataset(args: argparse.Namespace) -> int:
 
 def _backtest(args: argparse.Namespace) -> int:
     runs = _read_runs(args.runs, args.units, args.loss_unit)
+    # a shipped table names the spec whose priors suit its units
+    model = args.model or runs.attrs.get("model", "transfer_gap")
+    print(f"model: {model}", file=sys.stderr)
     options = {
         "draws": args.draws,
         "tune": args.tune,
@@ -115,14 +115,14 @@ def _backtest(args: argparse.Namespace) -> int:
         where = args.scheduler or f"a local Dask cluster of {args.workers} workers"
         print(f"rolling backtest: {len(cutoffs)} cut-offs of {column} on {where}", file=sys.stderr)
         table = bs.rolling_backtest(
-            runs, args.model, column=column, cutoffs=cutoffs, scheduler=args.scheduler, workers=args.workers,
+            runs, model, column=column, cutoffs=cutoffs, scheduler=args.scheduler, workers=args.workers,
             **options,
         )  # fmt: skip
         unit = runs.attrs.get("loss_unit", "nats/token")
         title = f"rolling backtest over {column} cut-offs (bands of new runs, loss in {unit})"
     else:
         where = {"holdout_above": args.holdout_above, "holdout_largest": args.holdout_largest}
-        result = bs.backtest(runs, args.model, **where, **options)
+        result = bs.backtest(runs, model, **where, **options)
         print(result.fit.diagnostics.summary_line(), file=sys.stderr)
         table = result.summary
         title = (
@@ -433,7 +433,11 @@ def make_parser() -> argparse.ArgumentParser:
         "backtest", help="hold out the largest runs, refit on the rest, score the bands on them"
     )
     p.add_argument("runs", help="CSV of runs, or a shipped data set name (mikami2021)")
-    p.add_argument("--model", default="transfer_gap", help="model name or spec path (default transfer_gap)")
+    p.add_argument(
+        "--model",
+        help="model name or spec path (default: a shipped table's own, e.g. transfer_gap_error_rate "
+        "for mikami2021; else transfer_gap)",
+    )
     hold = p.add_mutually_exclusive_group(required=True)
     hold.add_argument(
         "--holdout-above",

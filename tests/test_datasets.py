@@ -16,7 +16,13 @@ from bayes_scaling.cli import main
 def test_catalog_lists_the_example_and_the_real_table():
     table = bs.list_datasets()
     assert table.name.tolist() == ["example", "mikami2021"]
-    assert {"units", "loss_unit", "source", "licence"} <= set(table.columns)
+    assert {"units", "loss_unit", "model", "source", "licence"} <= set(table.columns)
+    # each names a shipped spec whose priors suit its units
+    assert table.set_index("name").model.to_dict() == {
+        "example": "transfer_gap",
+        "mikami2021": "transfer_gap_error_rate",
+    }
+    assert set(table.model) <= set(bs.available_models())
 
 
 def test_mikami2021_is_the_real_transfer_table():
@@ -72,3 +78,18 @@ def test_units_of_a_data_set_reach_the_fit_tables_and_plots(tmp_path, capsys):
     assert main(["dataset", "mikami2021"]) == 0
     written = pd.read_csv(io.StringIO(capsys.readouterr().out))
     np.testing.assert_allclose(written.loss, runs.loss)
+
+
+def test_backtest_of_a_shipped_table_uses_the_model_for_its_units(monkeypatch, capsys):
+    chosen = []
+
+    def record(runs, model, **options):
+        chosen.append(model)
+        raise bs.BayesScalingError("recorded")
+
+    monkeypatch.setattr(bs, "backtest", record)
+    holdout = ["--holdout-largest", "pretrain_tokens:0.3"]
+    assert main(["backtest", "mikami2021", *holdout]) == 2
+    assert main(["backtest", "mikami2021", *holdout, "--model", "transfer_gap"]) == 2
+    assert chosen == ["transfer_gap_error_rate", "transfer_gap"]
+    assert "model: transfer_gap_error_rate" in capsys.readouterr().err

@@ -20,6 +20,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "(scripts/make_example_data.py); true gaps 1.5 to 150",
         "units": "tokens",
         "loss_unit": "nats/token",
+        "model": "transfer_gap",
         "source": "simulated by scripts/make_example_data.py",
         "licence": "MIT (this package)",
     },
@@ -31,6 +32,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "loss = ImageNet test error",
         "units": "images",
         "loss_unit": "test error (1 - top-1 accuracy)",
+        # error rates: transfer_gap.toml's prior on E is for nats per token
+        "model": "transfer_gap_error_rate",
         "source": "Mikami et al. 2021, arXiv:2108.11018; pfnet-research/cg-transfer, "
         "results/results_finetune.csv at commit 0a2a47ef15450ed337862188409bb4e098444a7e "
         "(64k pool), derived by scripts/make_mikami2021.py",
@@ -40,7 +43,8 @@ CATALOG: dict[str, dict[str, str]] = {
 
 
 def list_datasets() -> pd.DataFrame:
-    """The shipped run tables: ``name, description, units, loss_unit, source, licence``."""
+    """The shipped run tables: ``name, description, units, loss_unit, model, source, licence``
+    (``model``: the shipped spec whose priors suit the table's units)."""
     rows = [
         {"name": name, **{k: v for k, v in entry.items() if k != "file"}} for name, entry in CATALOG.items()
     ]
@@ -55,10 +59,12 @@ def dataset_path(name: str) -> str:
 
 
 def load_dataset(name: str) -> pd.DataFrame:
-    """A shipped run table, with its units in ``attrs`` (``units``, ``loss_unit``, ``source``)."""
+    """A shipped run table, with its units in ``attrs`` (``units``, ``loss_unit``, ``source``)
+    and the spec that suits them (``model``)."""
     table = pd.read_csv(dataset_path(name))
     entry = CATALOG[name]
-    table.attrs.update({k: entry[k] for k in ("units", "loss_unit", "source", "licence")} | {"name": name})
+    kept = ("units", "loss_unit", "model", "source", "licence")
+    table.attrs.update({k: entry[k] for k in kept} | {"name": name})
     return table
 
 
