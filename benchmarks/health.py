@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/health.py [--data example mikami2021 chinchilla flan gigaword]
         [--seeds 8] [--centring pilot spec] [--target-accept 0.95 0.9]
-        [--adaptation diag low_rank]
+        [--adaptation diag low_rank] [--model SPEC]
         [--coordinates parameters|reference_loss]
 
 For each data set, each way of choosing how hierarchical parameters are centred (``pilot``: the default,
@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--centring", nargs="+", default=["pilot"])
     parser.add_argument("--target-accept", type=float, nargs="+", default=[0.95])
+    parser.add_argument("--model", help="a spec name or .toml path instead of the data set's own")
     parser.add_argument("--adaptation", nargs="+", default=["diag"], choices=["diag", "low_rank"])
     parser.add_argument(
         "--coordinates", choices=["parameters", "reference_loss"], help="override the spec's coordinates"
@@ -80,7 +81,7 @@ def main() -> None:
         if runs is None:
             print(f"{name}: skipped, {LIN2024} is absent (lin2024 has no licence and is not shipped)")
             continue
-        spec = bs.load_spec(MODELS.get(name, "rectified"))
+        spec = bs.load_spec(args.model or MODELS.get(name, "rectified"))
         spec = dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none"))
         if args.coordinates:
             spec = dataclasses.replace(spec, coordinates=args.coordinates)
