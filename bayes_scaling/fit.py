@@ -49,7 +49,6 @@ from .model import (
     log_values,
     mu_integrated_out,
     partial_centring,
-    through_reference,
 )
 from .spec import ModelSpec, load_spec, spec_from_json
 
@@ -72,6 +71,21 @@ PILOT_SEED_OFFSET = 1000
 # pilots diverged in 2 seeds of 6 and whose fits had up to 7 divergences, where the parameters
 # themselves mix E_tau no better (r_hat up to 1.087 at ~920 steps): no threshold helps there.
 MIN_TERM_CENTRING = 0.25
+# The other way: a spec that starts in the parameters' own coordinates moves to the reference
+# loss only where the pilot finds every term pinned in every distribution (centring at least
+# this in each) and no divergence. The example's pilots leave one distribution's A at 0.0
+# (its runs say little of A), and there reference-loss coordinates left an isolated
+# divergence in 2 of 8 seeds; 16 simulated distributions have every term at 0.63 or more.
+MIN_TERM_CENTRING_TO_SWITCH = 0.5
+# ...and only where that saves more time than compiling a second model costs: sampling in
+# reference-loss coordinates took 19-68% fewer leapfrog steps than in the parameters (16
+# simulated distributions: 117 -> 38; 64: 223 -> 180; 256: 255 -> 98), so the saving is
+# taken as half the time the parameters would need, estimated from the pilot's. Compiling
+# took 8-13 s per model here (benchmarks/RESULTS.md); at 4 and 16 distributions a second
+# compilation cost more than the sampling it saved (cold min ESS/s 8.9x -> 2.5x and 3.6x ->
+# 1.6x the hand-written model's), at 256 it took the fit from 698 s to 400 s.
+REFERENCE_SAVING = 0.5
+COMPILE_SECONDS = 10.0  # a guess of one compilation's cost where none was timed in this process
 FORMAT_VERSION = 1
 
 # Compiled nutpie models by (spec, data shape); see the module docstring.
@@ -184,6 +198,16 @@ def write_atomically(path: str | os.PathLike, write) -> Path:
     return path
 
 
+def _compiled_key(spec: ModelSpec, runs: Runs, weighted: bool) -> tuple:
+    """What a compiled model depends on: the spec and the data's shapes, not their values."""
+    return (spec.to_json(), runs.n_runs, len(runs.distributions), weighted)
+
+
+def _is_compiled(spec: ModelSpec, runs: Runs) -> bool:
+    """Whether this process already holds the fit's (weighted) compiled model for ``spec``."""
+    return _compiled_key(spec, runs, weighted=True) in _COMPILED
+
+
 def _nutpie_sample(
     model: pm.Model,
     spec: ModelSpec,
@@ -201,7 +225,7 @@ def _nutpie_sample(
     """Posterior draws and the seconds spent compiling (0 when a cached model was reused)."""
     import nutpie
 
-    key = (spec.to_json(), runs.n_runs, len(runs.distributions), RUN_WEIGHT in data)
+    key = _compiled_key(spec, runs, weighted=RUN_WEIGHT in data)
     compiled = _COMPILED.get(key)
     start = time.perf_counter()
     if compiled is None:
@@ -290,8 +314,12 @@ def fit(
         ``"pilot"`` (default) sets its partial centring from a short pilot run (2 chains x
         200 + 200 draws, fewer if the run itself is shorter, on the same compiled model),
         centred where the distribution's runs pin it down and non-centred where they say
-        little; ``"spec"`` uses the spec's ``centred`` flag as it stands. Both are the same
-        model with the same prior. Measured on mikami2021 over seeds 0-7
+        little; ``"spec"`` uses the spec's ``centred`` flag as it stands. The pilot also
+        picks the coordinates (``fit.spec.coordinates``): a spec in reference-loss ones
+        leaves them where a term is barely pinned; a spec in the parameters' own moves to
+        reference-loss ones where every term is pinned in every distribution and the
+        saving in sampling outweighs compiling a second model (many distributions); ``"spec"``
+        keeps the spec's. Both are the same model with the same prior. Measured on mikami2021 over seeds 0-7
         (benchmarks/RESULTS.md): 0 divergences with the pilot, 14-34 with the spec's choice.
     target_accept
         NUTS's target acceptance rate; 0.95 (not 0.9) removed the odd divergence on the
@@ -346,16 +374,20 @@ def fit(
         centring, pilot_compile_seconds, pilot_divergences = _learn_centring(
             model_, spec, runs, data, seed=seed, **pilot, **settings
         )
-        terms = through_reference(spec)[0]
-        loose = [
-            name
-            for name in terms
-            if centring_name(name) in centring and centring[centring_name(name)].mean() < MIN_TERM_CENTRING
-        ]
-        if terms and (loose or pilot_divergences):
-            # the runs barely pin a term down, or centred terms already diverge in the
-            # pilot: sample the parameters themselves, partially centred
-            spec = dataclasses.replace(spec, coordinates="parameters")
+        pilot_sampling = time.perf_counter() - start - pilot_compile_seconds
+        coordinates = _coordinates_from_pilot(spec, centring, pilot_divergences)
+        if spec.coordinates == "parameters" and coordinates == "reference_loss":
+            # estimated seconds of sampling in the parameters: the run against the pilot's
+            cores = os.cpu_count() or 1
+            rounds = (chains * (draws + tune) / min(chains, cores)) / (
+                PILOT_CHAINS * sum(pilot.values()) / min(PILOT_CHAINS, cores)
+            )
+            reference = dataclasses.replace(spec, coordinates=coordinates)
+            compiling = 0.0 if _is_compiled(reference, runs) else pilot_compile_seconds or COMPILE_SECONDS
+            if REFERENCE_SAVING * pilot_sampling * rounds < compiling:
+                coordinates = spec.coordinates
+        if coordinates != spec.coordinates:
+            spec = dataclasses.replace(spec, coordinates=coordinates)
             model_ = build_model(spec, runs, normalisation, weighted=True)
             data = _data_of(model_)
         wanted = {centring_name(n) for n in centred_parameters(spec, len(runs.distributions))}
@@ -454,6 +486,23 @@ def _sample(
             compute_convergence_checks=False,
         )
     return idata, 0.0
+
+
+def _coordinates_from_pilot(spec: ModelSpec, centring: Mapping[str, np.ndarray], divergences: int) -> str:
+    """The coordinates to sample in, from the pilot run (made in the spec's coordinates).
+
+    Reference-loss coordinates write each of the law's terms centred: they suit terms the
+    runs pin down in every distribution, and put a funnel where they do not."""
+    terms = spec.law.reference_terms.parameters if spec.law.reference_terms else ()
+    if not terms:
+        return spec.coordinates
+    values = [centring.get(centring_name(name)) for name in terms]
+    if spec.coordinates == "reference_loss":
+        loose = any(v is not None and v.mean() < MIN_TERM_CENTRING for v in values)
+        # the runs barely pin a term down, or centred terms already diverge in the pilot
+        return "parameters" if loose or divergences else "reference_loss"
+    pinned = all(v is not None and v.min() >= MIN_TERM_CENTRING_TO_SWITCH for v in values)
+    return "reference_loss" if pinned and not divergences else "parameters"
 
 
 def _learn_centring(

@@ -101,9 +101,10 @@ def log_values_from_reference(
     first, *rest = terms.parameters
     ratios = {first: 0.0 * log_reference_loss}
     for name in rest:
+        ratios[name] = log_ratios[name]
         exponent = terms.term_exponents.get(name)
-        # a shared exponent is among the other values; the sampled ratio is its term's slope's
-        ratios[name] = log_ratios[name] - other_log_values.get(exponent, 0.0)
+        if exponent in other_log_values:  # shared: the sampled ratio is that of the term's slope
+            ratios[name] = ratios[name] - other_log_values[exponent]
     total = log_sum_exp(*ratios.values())
     shifts = terms.shift(other_log_values)
     out = {name: log_reference_loss + ratio - total + shifts.get(name, 0.0) for name, ratio in ratios.items()}

@@ -345,7 +345,12 @@ def test_reference_loss_coordinates_give_way_where_the_runs_barely_pin_a_term():
     ).assign(beta=0.3)
     short = {"draws": 200, "tune": 200, "chains": 2, "seed": 0, "progress": False, "warn": False}
     loose = simulate_runs(
-        unflattened, {"finetune_tokens": np.geomspace(1e3, 1e5, 8)}, law="rectified", seed=0
+        # cut at 3e4, well before they flatten: E's mean centring ~0.07 (at 1e5 it was
+        # 0.18-0.32 from one floating-point rounding to another, too near the threshold)
+        unflattened,
+        {"finetune_tokens": np.geomspace(1e3, 3e4, 8)},
+        law="rectified",
+        seed=0,
     )
     fit = bs.fit(loose, "rectified", **short)
     assert fit.spec.coordinates == "parameters"
@@ -353,6 +358,30 @@ def test_reference_loss_coordinates_give_way_where_the_runs_barely_pin_a_term():
     truth, grid = CASES["rectified"]
     pinned = bs.fit(simulate_runs(truth, grid, law="rectified", noise=0.01, seed=0), "rectified", **short)
     assert pinned.spec.coordinates == "reference_loss" and "log_reference_loss" in pinned.idata.posterior
+
+
+def test_the_pilot_moves_a_fit_into_reference_loss_coordinates_only_where_every_term_is_pinned():
+    """Both ways, from the pilot's centring of each term per distribution (1 = pinned by the
+    runs, 0 = they say nothing beyond the population) and its divergences."""
+    from bayes_scaling.fit import _coordinates_from_pilot
+
+    transfer_gap, rectified = bs.load_spec("transfer_gap"), bs.load_spec("rectified")
+    assert (transfer_gap.coordinates, rectified.coordinates) == ("parameters", "reference_loss")
+    pinned = {"E_centring": np.ones(8), "A_centring": np.full(8, 0.9), "G_centring": np.full(8, 0.7)}
+    assert _coordinates_from_pilot(transfer_gap, pinned, divergences=0) == "reference_loss"
+    assert _coordinates_from_pilot(transfer_gap, pinned, divergences=1) == "parameters"
+    # one distribution whose runs say nothing of A (the example's pilots) keeps the parameters
+    one_loose = {**pinned, "A_centring": np.r_[np.full(7, 0.9), 0.0]}
+    assert _coordinates_from_pilot(transfer_gap, one_loose, divergences=0) == "parameters"
+    # a term the pilot could not judge (no centring: not hierarchical) never moves a fit
+    assert _coordinates_from_pilot(transfer_gap, {"E_centring": np.ones(8)}, divergences=0) == "parameters"
+    # a spec that starts in reference-loss coordinates leaves them only for a loose term on
+    # average, or a divergence
+    curves = {"E_centring": np.r_[np.full(29, 0.5), 0.1], "B_centring": np.ones(30)}
+    assert _coordinates_from_pilot(rectified, curves, divergences=0) == "reference_loss"
+    assert _coordinates_from_pilot(rectified, {**curves, "E_centring": np.full(30, 0.2)}, 0) == "parameters"
+    assert _coordinates_from_pilot(rectified, curves, divergences=2) == "parameters"
+    assert _coordinates_from_pilot(bs.load_spec("effective_data"), {}, divergences=0) == "parameters"
 
 
 def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs, monkeypatch):
