@@ -77,14 +77,18 @@ MIN_TERM_CENTRING = 0.25
 # (its runs say little of A), and there reference-loss coordinates left an isolated
 # divergence in 2 of 8 seeds; 16 simulated distributions have every term at 0.63 or more.
 MIN_TERM_CENTRING_TO_SWITCH = 0.5
-# ...and only where that saves more time than compiling a second model costs: sampling in
-# reference-loss coordinates took 19-68% fewer leapfrog steps than in the parameters (16
-# simulated distributions: 117 -> 38; 64: 223 -> 180; 256: 255 -> 98), so the saving is
-# taken as half the time the parameters would need, estimated from the pilot's. Compiling
-# took 8-13 s per model here (benchmarks/RESULTS.md); at 4 and 16 distributions a second
-# compilation cost more than the sampling it saved (cold min ESS/s 8.9x -> 2.5x and 3.6x ->
-# 1.6x the hand-written model's), at 256 it took the fit from 698 s to 400 s.
-REFERENCE_SAVING = 0.5
+# ...and only where that saves more time than compiling a second model costs. Per effective
+# draw of the slowest parameter (the shared alpha, which mixes more slowly there), sampling
+# in reference-loss coordinates took 32% less time than in the parameters at 16 simulated
+# distributions (38 steps per draw against 117, but half alpha's ESS) and 59% less at 256
+# (98 against 255), so the saving is taken as 0.3 of the time the parameters would need,
+# estimated from the pilot's. Compiling took 8-13 s per model here (benchmarks/RESULTS.md);
+# moving it there cut the cold min ESS/s at 16 distributions from 3.6x to 1.6-1.8x the
+# hand-written model's, where at 256 it took the fit from 698 s to 400 s.
+REFERENCE_SAVING = 0.3
+# The pilot's time is a rough guide (its warm-up, with a step size still small, is half its
+# draws), so the saving must repay the compilation this often.
+COMPILE_PAYBACK = 2.0
 COMPILE_SECONDS = 10.0  # a guess of one compilation's cost where none was timed in this process
 FORMAT_VERSION = 1
 
@@ -383,8 +387,9 @@ def fit(
                 PILOT_CHAINS * sum(pilot.values()) / min(PILOT_CHAINS, cores)
             )
             reference = dataclasses.replace(spec, coordinates=coordinates)
-            compiling = 0.0 if _is_compiled(reference, runs) else pilot_compile_seconds or COMPILE_SECONDS
-            if REFERENCE_SAVING * pilot_sampling * rounds < compiling:
+            # (a pilot on a model compiled earlier in this process timed only its lookup)
+            compiling = 0.0 if _is_compiled(reference, runs) else max(pilot_compile_seconds, COMPILE_SECONDS)
+            if REFERENCE_SAVING * pilot_sampling * rounds < COMPILE_PAYBACK * compiling:
                 coordinates = spec.coordinates
         if coordinates != spec.coordinates:
             spec = dataclasses.replace(spec, coordinates=coordinates)
