@@ -381,15 +381,10 @@ def fit(
         pilot_sampling = time.perf_counter() - start - pilot_compile_seconds
         coordinates = _coordinates_from_pilot(spec, centring, pilot_divergences)
         if spec.coordinates == "parameters" and coordinates == "reference_loss":
-            # estimated seconds of sampling in the parameters: the run against the pilot's
-            cores = os.cpu_count() or 1
-            rounds = (chains * (draws + tune) / min(chains, cores)) / (
-                PILOT_CHAINS * sum(pilot.values()) / min(PILOT_CHAINS, cores)
-            )
             reference = dataclasses.replace(spec, coordinates=coordinates)
-            # (a pilot on a model compiled earlier in this process timed only its lookup)
-            compiling = 0.0 if _is_compiled(reference, runs) else max(pilot_compile_seconds, COMPILE_SECONDS)
-            if REFERENCE_SAVING * pilot_sampling * rounds < COMPILE_PAYBACK * compiling:
+            timing = {"pilot_seconds": pilot_sampling, "pilot_compile_seconds": pilot_compile_seconds}
+            length = {"chains": chains, "draws": draws, "tune": tune}
+            if not _move_repays_compiling(reference, runs, pilot, **timing, **length):
                 coordinates = spec.coordinates
         if coordinates != spec.coordinates:
             spec = dataclasses.replace(spec, coordinates=coordinates)
@@ -508,6 +503,28 @@ def _coordinates_from_pilot(spec: ModelSpec, centring: Mapping[str, np.ndarray],
         return "parameters" if loose or divergences else "reference_loss"
     pinned = all(v is not None and v.min() >= MIN_TERM_CENTRING_TO_SWITCH for v in values)
     return "reference_loss" if pinned and not divergences else "parameters"
+
+
+def _move_repays_compiling(
+    reference: ModelSpec,
+    runs: Runs,
+    pilot: Mapping[str, int],
+    pilot_seconds: float,
+    pilot_compile_seconds: float,
+    *,
+    chains: int,
+    draws: int,
+    tune: int,
+) -> bool:
+    """Whether sampling in ``reference``'s coordinates saves more than compiling its model costs
+    (see REFERENCE_SAVING): the run's time in the parameters is estimated from the pilot's."""
+    cores = os.cpu_count() or 1
+    rounds = (chains * (draws + tune) / min(chains, cores)) / (
+        PILOT_CHAINS * sum(pilot.values()) / min(PILOT_CHAINS, cores)
+    )
+    # (a pilot on a model compiled earlier in this process timed only its lookup)
+    compiling = 0.0 if _is_compiled(reference, runs) else max(pilot_compile_seconds, COMPILE_SECONDS)
+    return REFERENCE_SAVING * pilot_seconds * rounds >= COMPILE_PAYBACK * compiling
 
 
 def _learn_centring(

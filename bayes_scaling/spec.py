@@ -349,6 +349,10 @@ def _read_spec_file(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     return _merged(_read_spec_file(base_path, (*seen, path.resolve())), raw)
 
 
+# a prior is replaced whole: merging Normal(mu, sigma) into StudentT(nu, mu, sigma) would mix them
+_WHOLE_TABLES = frozenset({"mu", "tau", "prior", "sigma"})
+
+
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``override`` written over it, tables merged key by key."""
     out = dict(base)
@@ -358,10 +362,6 @@ def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-# a prior is replaced whole: merging Normal(mu, sigma) into StudentT(nu, mu, sigma) would mix them
-_WHOLE_TABLES = frozenset({"mu", "tau", "prior", "sigma"})
 
 
 def spec_from_json(text: str) -> ModelSpec:
