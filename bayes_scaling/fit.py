@@ -89,6 +89,11 @@ REFERENCE_SAVING = 0.3
 # The pilot's time is a rough guide (its warm-up, with a step size still small, is half its
 # draws), so the saving must repay the compilation this often.
 COMPILE_PAYBACK = 2.0
+# From this many distributions on, the pilot itself runs in reference-loss coordinates. At 64
+# and 256 simulated distributions the pilot in the parameters moved every fit there (the
+# saving repaid a second compilation several times over), and at 256 that pilot, at 255
+# leapfrog steps per draw against 98, was ~75 s of the 400 (benchmarks/RESULTS.md).
+REFERENCE_PILOT_DISTRIBUTIONS = 64
 COMPILE_SECONDS = 10.0  # a guess of one compilation's cost where none was timed in this process
 FORMAT_VERSION = 1
 
@@ -322,8 +327,10 @@ def fit(
         picks the coordinates (``fit.spec.coordinates``): a spec in reference-loss ones
         leaves them where a term is barely pinned; a spec in the parameters' own moves to
         reference-loss ones where every term is pinned in every distribution and the
-        saving in sampling outweighs compiling a second model (many distributions); ``"spec"``
-        keeps the spec's. Both are the same model with the same prior. Measured on mikami2021 over seeds 0-7
+        saving in sampling outweighs compiling a second model (many distributions; from 64
+        distributions on the pilot itself runs there, and the fit goes back to the
+        parameters only where a term is loose or the pilot diverged); ``"spec"`` keeps the
+        spec's. Both are the same model with the same prior. Measured on mikami2021 over seeds 0-7
         (benchmarks/RESULTS.md): 0 divergences with the pilot, 14-34 with the spec's choice.
     target_accept
         NUTS's target acceptance rate; 0.95 (not 0.9) removed the odd divergence on the
@@ -364,14 +371,16 @@ def fit(
     if warn and (conflict := check_floor_prior(spec, runs)):
         warnings.warn(conflict, PriorWarning, stacklevel=2)
     normalisation = Normalisation.from_runs(runs, spec.law.inputs)
-    # weighted (all weights 1 here), so the leave-future-out refits reuse its compiled model
-    model_ = build_model(spec, runs, normalisation, weighted=True)
-    data = _data_of(model_)
-
     settings = {"target_accept": target_accept, "adaptation": adaptation, "sampler": sampler}
     start = time.perf_counter()
     centring: dict[str, np.ndarray] = {}
     pilot_compile_seconds = 0.0
+    asked = spec
+    if centring_from == "pilot" and _pilot_in_reference(spec, runs):
+        spec = dataclasses.replace(spec, coordinates="reference_loss")
+    # weighted (all weights 1 here), so the leave-future-out refits reuse its compiled model
+    model_ = build_model(spec, runs, normalisation, weighted=True)
+    data = _data_of(model_)
     if centring_from == "pilot":
         # never longer than the run it prepares (a quick look with 30 draws gets a 30-draw pilot)
         pilot = {"draws": min(PILOT_DRAWS, draws), "tune": min(PILOT_DRAWS, tune)}
@@ -379,7 +388,9 @@ def fit(
             model_, spec, runs, data, seed=seed, **pilot, **settings
         )
         pilot_sampling = time.perf_counter() - start - pilot_compile_seconds
-        coordinates = _coordinates_from_pilot(spec, centring, pilot_divergences)
+        # a large table's pilot already in reference-loss coordinates is judged by the rule
+        # for a spec in the parameters' own: it stays only where every term is pinned
+        coordinates = _coordinates_from_pilot(asked, centring, pilot_divergences)
         if spec.coordinates == "parameters" and coordinates == "reference_loss":
             reference = dataclasses.replace(spec, coordinates=coordinates)
             timing = {"pilot_seconds": pilot_sampling, "pilot_compile_seconds": pilot_compile_seconds}
@@ -503,6 +514,18 @@ def _coordinates_from_pilot(spec: ModelSpec, centring: Mapping[str, np.ndarray],
         return "parameters" if loose or divergences else "reference_loss"
     pinned = all(v is not None and v.min() >= MIN_TERM_CENTRING_TO_SWITCH for v in values)
     return "reference_loss" if pinned and not divergences else "parameters"
+
+
+def _pilot_in_reference(spec: ModelSpec, runs: Runs) -> bool:
+    """Whether the pilot of a spec in the parameters' own coordinates runs in reference-loss
+    ones instead: on a table so large (see REFERENCE_PILOT_DISTRIBUTIONS) that the fit moves
+    there whenever the runs pin every term, so a pilot in the parameters would cost a second
+    compilation and its own ~2.5x the leapfrog steps for nothing."""
+    return (
+        spec.coordinates == "parameters"
+        and spec.law.reference_terms is not None
+        and len(runs.distributions) >= REFERENCE_PILOT_DISTRIBUTIONS
+    )
 
 
 def _move_repays_compiling(

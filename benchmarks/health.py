@@ -1,7 +1,7 @@
 """Sampling health and speed of the default fit on real and simulated tables, across seeds.
 
     .venv/bin/python benchmarks/health.py [--data example mikami2021 chinchilla flan gigaword]
-        [--seeds 8] [--centring pilot spec] [--target-accept 0.95 0.9]
+        [--seeds 8] [--centring pilot spec] [--target-accept 0.95 0.9] [--tune 1000 300]
         [--adaptation diag low_rank] [--model SPEC]
         [--coordinates parameters|reference_loss]
 
@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--centring", nargs="+", default=["pilot"])
     parser.add_argument("--target-accept", type=float, nargs="+", default=[0.95])
+    parser.add_argument("--tune", type=int, nargs="+", default=[1000], help="tuning draws per chain")
     parser.add_argument("--model", help="a spec name or .toml path instead of the data set's own")
     parser.add_argument("--adaptation", nargs="+", default=["diag"], choices=["diag", "low_rank"])
     parser.add_argument(
@@ -85,8 +86,8 @@ def main() -> None:
         spec = dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none"))
         if args.coordinates:
             spec = dataclasses.replace(spec, coordinates=args.coordinates)
-        for centring, target, adaptation in itertools.product(
-            args.centring, args.target_accept, args.adaptation
+        for centring, target, adaptation, tune in itertools.product(
+            args.centring, args.target_accept, args.adaptation, args.tune
         ):
             for seed in range(args.seeds):
                 start = time.perf_counter()
@@ -97,6 +98,7 @@ def main() -> None:
                     centring_from=centring,
                     target_accept=target,
                     adaptation=adaptation,
+                    tune=tune,
                     progress=False,
                     warn=False,
                 )
@@ -108,10 +110,8 @@ def main() -> None:
                 )
                 speed = f"{d.mean_steps_per_draw:.0f} steps/draw, {wall:.1f} s wall"
                 speed += f" ({d.compile_seconds:.1f} s compiling; sampled in {fit.spec.coordinates})"
-                print(
-                    f"{name} {centring} target {target} {adaptation} seed {seed}: {health}, {speed}",
-                    flush=True,
-                )
+                setting = f"{name} {centring} target {target} {adaptation} tune {tune} seed {seed}"
+                print(f"{setting}: {health}, {speed}", flush=True)
 
 
 if __name__ == "__main__":

@@ -384,6 +384,52 @@ def test_the_pilot_moves_a_fit_into_reference_loss_coordinates_only_where_every_
     assert _coordinates_from_pilot(bs.load_spec("effective_data"), {}, divergences=0) == "parameters"
 
 
+def test_a_large_tables_pilot_runs_in_reference_loss_coordinates(recovery_runs, monkeypatch):
+    """From REFERENCE_PILOT_DISTRIBUTIONS distributions on, the pilot of a spec in the
+    parameters' coordinates runs in reference-loss ones: where the pilot's rule keeps them,
+    the fit samples on the pilot's model (one model built, one compilation); where it does
+    not, the fit goes back to the parameters with the centring that pilot learned."""
+    import importlib
+
+    fit_module = importlib.import_module("bayes_scaling.fit")
+    spec = no_discrepancy("transfer_gap")
+    many = simulate_runs(
+        pd.DataFrame({"distribution": [f"d{i}" for i in range(64)], "E": 1.5, "A": 2.0, "alpha": 0.3}).assign(
+            beta=0.2, G=0.5
+        ),
+        {"pretrain_tokens": [1e9, 1e10], "finetune_tokens": [1e6, 1e7]},
+        seed=0,
+    )
+    assert fit_module._pilot_in_reference(spec, bs.validate_runs(many))
+    assert not fit_module._pilot_in_reference(spec, bs.validate_runs(recovery_runs))  # 8 distributions
+    assert not fit_module._pilot_in_reference(bs.load_spec("effective_data"), bs.validate_runs(many))
+
+    monkeypatch.setattr(fit_module, "REFERENCE_PILOT_DISTRIBUTIONS", 2)
+    sampled, built = [], []
+    sample, build = fit_module._sample, fit_module.build_model
+
+    def recording_sample(model, spec, *args, **kwargs):
+        sampled.append((spec.coordinates, kwargs["chains"]))
+        return sample(model, spec, *args, **kwargs)
+
+    def recording_build(spec, *args, **kwargs):
+        built.append(spec.coordinates)
+        return build(spec, *args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "_sample", recording_sample)
+    monkeypatch.setattr(fit_module, "build_model", recording_build)
+    quick = {"draws": 50, "tune": 50, "chains": 1, "seed": 0, "progress": False, "warn": False}
+    for verdict in ("reference_loss", "parameters"):
+        monkeypatch.setattr(fit_module, "_coordinates_from_pilot", lambda *args, verdict=verdict: verdict)
+        sampled.clear(), built.clear()
+        fit = bs.fit(recovery_runs, spec, **quick)
+        assert fit.spec.coordinates == verdict
+        assert sampled == [("reference_loss", 2), (verdict, 1)]  # the pilot, then the fit
+        assert built == ["reference_loss"] + (["parameters"] if verdict == "parameters" else [])
+    # back in the parameters, each hierarchical parameter keeps the centring the pilot learned
+    assert {"E", "A", "G"} <= set(fit.idata["centring"].to_dataset().data_vars)
+
+
 def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs, monkeypatch):
     """The pilot and the leave-future-out refits take the fit's own draws, tune and chains
     where those are fewer than their own settings (a quick look stays quick), and their own
