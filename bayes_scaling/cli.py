@@ -377,7 +377,9 @@ def example_actions():
 
 def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
-    parser.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    parser.add_argument(
+        "--tune", type=int, help="tuning steps per chain (default 300 with nutpie, 1000 with --sampler pymc)"
+    )
     parser.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(

@@ -83,6 +83,7 @@ class Diagnostics:
     problems: list[str] = field(default_factory=list)
     compile_seconds: float = 0.0  # part of ``seconds``; 0 when a compiled model was reused
     adaptation: str = ""  # nutpie's mass-matrix adaptation used ("pymc" for PyMC's NUTS)
+    tune: int | None = None  # tuning draws per chain before the ``draws`` (None: not recorded)
 
     @property
     def ok(self) -> bool:
@@ -98,7 +99,7 @@ class Diagnostics:
     def summary_line(self) -> str:
         """One line of numbers: run length, time, and every health statistic."""
         return (
-            f"{self.chains} chains x {self.draws} draws in {self.seconds:.1f} s "
+            f"{self.chains} chains x {self.draws} draws{self._after_tuning} in {self.seconds:.1f} s "
             f"({self.compile_seconds:.1f} s of it compiling; {self.adaptation} mass matrix): "
             f"{self.divergences} divergences, "
             f"max r_hat {self.max_rhat:.3f} ({self.worst_rhat_parameter}), "
@@ -106,6 +107,10 @@ class Diagnostics:
             f"min tail ESS {self.min_ess_tail:.0f}, min E-BFMI {self.min_bfmi:.2f}, "
             f"tree depth {self.mean_tree_depth:.1f}, {self.mean_steps_per_draw:.0f} leapfrog steps/draw"
         )
+
+    @property
+    def _after_tuning(self) -> str:
+        return f" (after {self.tune} tuning)" if self.tune else ""
 
     def __str__(self) -> str:
         return "\n".join([self.summary_line()] + [f"warning: {p}" for p in self.problems])
@@ -244,6 +249,7 @@ def check_sampling(
         problems=problems,
         compile_seconds=compile_seconds,
         adaptation=adaptation,
+        tune=tune,
     )
     if warn:
         for problem in problems:

@@ -69,7 +69,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--centring", nargs="+", default=["pilot"])
     parser.add_argument("--target-accept", type=float, nargs="+", default=[0.95])
-    parser.add_argument("--tune", type=int, nargs="+", default=[1000], help="tuning draws per chain")
+    parser.add_argument(
+        "--tune", type=int, nargs="+", default=[None], help="tuning draws per chain (default: the fit's)"
+    )
     parser.add_argument("--model", help="a spec name or .toml path instead of the data set's own")
     parser.add_argument("--adaptation", nargs="+", default=["diag"], choices=["diag", "low_rank"])
     parser.add_argument(
@@ -110,7 +112,7 @@ def main() -> None:
                 )
                 speed = f"{d.mean_steps_per_draw:.0f} steps/draw, {wall:.1f} s wall"
                 speed += f" ({d.compile_seconds:.1f} s compiling; sampled in {fit.spec.coordinates})"
-                setting = f"{name} {centring} target {target} {adaptation} tune {tune} seed {seed}"
+                setting = f"{name} {centring} target {target} {adaptation} tune {d.tune} seed {seed}"
                 print(f"{setting}: {health}, {speed}", flush=True)
 
 

@@ -61,7 +61,8 @@ def test_default_fit_of_the_example_is_healthy_cold_and_reused(monkeypatch):
     assert cold.diagnostics.compile_seconds > 1 > reused.diagnostics.compile_seconds
     xr.testing.assert_equal(cold.idata.posterior["G"], reused.idata.posterior["G"])
     diag = cold.diagnostics
-    assert (diag.chains, diag.draws) == (4, 1000)
+    assert (diag.chains, diag.draws, diag.tune) == (4, 1000, 300)  # nutpie's tuning: see DEFAULT_TUNE
+    assert "4 chains x 1000 draws (after 300 tuning)" in diag.summary_line()
     assert diag.divergences == 0
     assert diag.max_rhat <= 1.01
     assert diag.min_ess_bulk >= 400
@@ -382,6 +383,30 @@ def test_the_pilot_moves_a_fit_into_reference_loss_coordinates_only_where_every_
     assert _coordinates_from_pilot(rectified, {**curves, "E_centring": np.full(30, 0.2)}, 0) == "parameters"
     assert _coordinates_from_pilot(rectified, curves, divergences=2) == "parameters"
     assert _coordinates_from_pilot(bs.load_spec("effective_data"), {}, divergences=0) == "parameters"
+
+
+def test_tuning_defaults_to_the_engines_own(recovery_runs, monkeypatch):
+    """nutpie's adaptation needs 300 tuning draws where PyMC's NUTS keeps PyMC's 1,000; a
+    tune the caller gives is used as it is, for the pilot too where it is shorter."""
+    import importlib
+
+    fit_module = importlib.import_module("bayes_scaling.fit")
+    asked = []
+
+    class Sampled(Exception):
+        pass
+
+    def no_sampling(*args, **kwargs):
+        asked.append(kwargs["tune"])
+        raise Sampled
+
+    monkeypatch.setattr(fit_module, "_sample", no_sampling)
+    for options in ({"sampler": "nutpie"}, {"sampler": "pymc"}, {"sampler": "pymc", "tune": 50}):
+        with pytest.raises(Sampled):
+            bs.fit(recovery_runs, centring_from="spec", progress=False, warn=False, **options)
+    assert asked == [300, 1000, 50]
+    with pytest.raises(bs.BayesScalingError, match="tune must be a whole number >= 1"):
+        bs.fit(recovery_runs, tune=0)
 
 
 def test_a_large_tables_pilot_runs_in_reference_loss_coordinates(recovery_runs, monkeypatch):
