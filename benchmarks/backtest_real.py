@@ -1,6 +1,7 @@
 """Backtests on real and simulated runs: do bands fitted on small runs cover the large ones?
 
     .venv/bin/python benchmarks/backtest_real.py [--only mikami2021 lin2024 simulated dask]
+        [--simulated-seeds 4]
 
 - mikami2021 (shipped): hold out each distribution's largest pre-training sizes (1 and 2
   levels), then its largest fine-tuning fractions;
@@ -63,7 +64,9 @@ def lin2024_runs(name: str) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", default=["mikami2021", "lin2024", "simulated", "dask"])
-    only = parser.parse_args().only
+    parser.add_argument("--simulated-seeds", type=int, default=4, help="law-exact data sets, seeds 0..N-1")
+    args = parser.parse_args()
+    only = args.only
     warnings.simplefilter("ignore", bs.SamplingWarning)
     mikami = bs.load_dataset("mikami2021")
     if "mikami2021" in only:
@@ -80,7 +83,7 @@ def main() -> None:
                        holdout_above=("finetune_tokens", 3e5))  # fmt: skip
     if "simulated" in only:
         truth = bs.example_truth()
-        for seed in range(4):
+        for seed in range(args.simulated_seeds):
             runs = simulate_runs(truth, DEFAULT_GRID, runs_per_distribution=30, noise=0.01, seed=seed)
             report(f"simulated (law exact), seed {seed}", runs, holdout_above=("pretrain_tokens", 5e9))
         fit = bs.fit(
