@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
+import pytensor.scalar as ps
 import pytensor.tensor as pt
+from pytensor.compile.ops import ViewOp
+from pytensor.graph.replace import graph_replace
+from pytensor.graph.traversal import ancestors
+from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.subtensor import AdvancedSubtensor
 
 from .data import Runs
 from .laws.base import ReferenceTerms, log_sum_exp
@@ -278,6 +284,33 @@ def partial_centring(posterior_variance: np.ndarray, tau_squared: float) -> np.n
     return np.clip(1.0 - np.asarray(posterior_variance, dtype=float) / tau_squared, 0.0, 1.0)
 
 
+def _gathered_logs(log_loss):
+    """``log_loss`` with every log(exp(v)[index]) written v[index].
+
+    A law takes positive parameters and logs those it needs (transfer_gap: A and G); the
+    model gathers each distribution's exp(log theta) per run. The log of that gather is the
+    gather of log theta, exactly, but PyTensor does not see through the gather: left alone,
+    each run pays a log (and its gradient a division) per such parameter."""
+    replacements = {}
+    for variable in ancestors([log_loss]):
+        node = variable.owner
+        if node is None or not _is_elemwise(node.op, ps.Log):
+            continue
+        gather = node.inputs[0].owner
+        if gather is None or not isinstance(gather.op, AdvancedSubtensor):
+            continue
+        source = gather.inputs[0].owner
+        if source is not None and isinstance(source.op, ViewOp):  # a pm.Deterministic
+            source = source.inputs[0].owner
+        if source is not None and _is_elemwise(source.op, ps.Exp):
+            replacements[variable] = gather.op(source.inputs[0], *gather.inputs[1:])
+    return graph_replace(log_loss, replacements, strict=False) if replacements else log_loss
+
+
+def _is_elemwise(op, scalar_op: type) -> bool:
+    return isinstance(op, Elemwise) and isinstance(op.scalar_op, scalar_op)
+
+
 def build_model(
     spec: ModelSpec, runs: Runs, normalisation: Normalisation | None = None, *, weighted: bool = False
 ) -> pm.Model:
@@ -309,7 +342,7 @@ def build_model(
             sigma = _prior("sigma", lik.sigma)
         else:
             sigma = _prior("sigma", lik.sigma, dims=DISTRIBUTION)[index]
-        mean = law.log_loss(*inputs, **params)
+        mean = _gathered_logs(law.log_loss(*inputs, **params))
         observed = pm.Data(f"{OBSERVED}_observed", np.log(runs.column("loss")), dims=RUN)
         if not weighted:
             pm.StudentT(OBSERVED, nu=lik.nu, mu=mean, sigma=sigma, observed=observed, dims=RUN)

@@ -109,3 +109,39 @@ def test_reference_loss_coordinates_change_no_density(law):
         differences.append(reference_logp(moved) - values[-1])
     assert np.ptp(values) > 1.0  # the points differ in density...
     assert np.ptp(differences) < 1e-6  # ...and both models agree on by how much
+
+
+@pytest.mark.parametrize("coordinates", ["parameters", "reference_loss"])
+def test_gathered_parameters_enter_the_law_as_their_logs(coordinates, monkeypatch):
+    """The law logs A and G after the model gathers each run's exp(log theta); the model
+    gives it log theta gathered instead, one log fewer per run and parameter: the same log
+    density at random points, two fewer logs in the graph."""
+    import pytensor.scalar as ps
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor.elemwise import Elemwise
+
+    import bayes_scaling.model as model_module
+
+    spec = dataclasses.replace(bs.load_spec("transfer_gap"), coordinates=coordinates)
+    runs = bs.validate_runs(bs.load_example())
+    rewritten = build_model(spec, runs, weighted=True)
+    monkeypatch.setattr(model_module, "_gathered_logs", lambda log_loss: log_loss)
+    plain = build_model(spec, runs, weighted=True)
+
+    def logs(model) -> int:
+        return sum(
+            isinstance(v.owner.op, Elemwise) and isinstance(v.owner.op.scalar_op, ps.Log)
+            for v in ancestors([model.logp()])
+            if v.owner is not None
+        )
+
+    assert logs(plain) - logs(rewritten) == 2  # log A and log G per run
+    rng = np.random.default_rng(1)
+    start = plain.initial_point()
+    rewritten_logp, plain_logp = rewritten.compile_logp(), plain.compile_logp()
+    values = []
+    for _ in range(4):
+        point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
+        values.append(plain_logp(point))
+        assert rewritten_logp(point) == pytest.approx(values[-1], rel=1e-12, abs=1e-9)
+    assert np.ptp(values) > 1.0
