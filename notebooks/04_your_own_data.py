@@ -84,6 +84,9 @@ print(fit.diagnostics)
 bs.gap_table(fit)
 
 # %% [markdown]
+# If the fit warns (too few effective draws, r_hat over 1.01, divergences), its message says
+# what to try first, such as more draws.
+#
 # Your runs against the fitted curves, with 90% bands of the expected loss, one panel per
 # distribution; the grey area is past your largest run, where the bands are extrapolation.
 # A curve that misses its own runs is the first thing to look for.

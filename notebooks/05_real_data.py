@@ -87,8 +87,9 @@ plt.show()
 # A and G for the sampler (E and A non-centred: two fine-tuning sizes say little about them
 # beyond the population); with the spec's fixed choice this table gave 14-34 divergences per
 # fit, now none.
-# The slowest-mixing quantity is G_tau, the spread of the gaps across distributions
-# (benchmarks/RESULTS.md); the diagnostics line above says how it fared in this run.
+# The slowest-mixing quantities are the gaps G and their spread G_tau (benchmarks/RESULTS.md):
+# in 2 of 8 seeds r_hat ends just over 1.01 and the fit warns, as it may above; the
+# diagnostics line says how it fared in this run.
 #
 # ## Fitted curves, and how wrong the law may be past the data
 
