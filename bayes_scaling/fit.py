@@ -362,7 +362,7 @@ def fit(
         raise BayesScalingError(f"unknown adaptation {adaptation!r}; use one of {', '.join(ADAPTATIONS)}")
     if centring_from not in CENTRINGS:
         raise BayesScalingError(f"unknown centring_from {centring_from!r}; use one of {', '.join(CENTRINGS)}")
-    if tune is None and sampler in DEFAULT_TUNE:
+    if tune is None:  # the sampler is known by now
         tune = DEFAULT_TUNE[sampler]
     for name, value, least in (("draws", draws, 1), ("tune", tune, 1), ("chains", chains, 1)):
         if int(value) != value or value < least:
@@ -400,16 +400,15 @@ def fit(
         # a large table's pilot already in reference-loss coordinates is judged by the rule
         # for a spec in the parameters' own: it stays only where every term is pinned
         coordinates = _coordinates_from_pilot(asked, centring, pilot_divergences)
-        if spec.coordinates == "parameters" and coordinates == "reference_loss":
-            reference = dataclasses.replace(spec, coordinates=coordinates)
+        if coordinates != spec.coordinates:
+            moved = dataclasses.replace(spec, coordinates=coordinates)
             timing = {"pilot_seconds": pilot_sampling, "pilot_compile_seconds": pilot_compile_seconds}
             length = {"chains": chains, "draws": draws, "tune": tune}
-            if not _move_repays_compiling(reference, runs, pilot, **timing, **length):
-                coordinates = spec.coordinates
-        if coordinates != spec.coordinates:
-            spec = dataclasses.replace(spec, coordinates=coordinates)
-            model_ = build_model(spec, runs, normalisation, weighted=True)
-            data = _data_of(model_)
+            # back to the parameters always; into reference-loss ones where that repays compiling
+            if coordinates == "parameters" or _move_repays_compiling(moved, runs, pilot, **timing, **length):
+                spec = moved
+                model_ = build_model(spec, runs, normalisation, weighted=True)
+                data = _data_of(model_)
         wanted = {centring_name(n) for n in centred_parameters(spec, len(runs.distributions))}
         centring = {k: v for k, v in centring.items() if k in wanted}
         data = {**data, **centring}
