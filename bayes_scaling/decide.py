@@ -538,7 +538,6 @@ def experiment_value(
     min_a E[L(a) | y]] in portfolio loss units (the value of sample information), and the
     table is sorted by it.
     """
-    from scipy import stats
 
     candidates = candidates.reset_index(drop=True)
     params = point_parameters(fit, candidates)  # (S, c)
@@ -565,8 +564,8 @@ def experiment_value(
     for c in range(len(candidates)):
         source = rng.integers(0, n_draws, simulations)
         outcome = log_mean[source, c] + sigma[source, c] * rng.standard_t(nu, simulations)  # (M,)
-        log_w = stats.t.logpdf(
-            outcome[:, None], nu, loc=log_mean[None, :, c], scale=sigma[None, :, c]
+        log_w = fit.spec.likelihood.log_density(
+            outcome[:, None], log_mean[None, :, c], sigma[None, :, c]
         )  # (M, S)
         log_w -= log_w.max(axis=1, keepdims=True)
         w = np.exp(log_w)

@@ -19,6 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+from scipy import special
+
 from .data import BayesScalingError
 from .laws import Law, get_law
 
@@ -108,6 +111,15 @@ class LikelihoodSpec:
     nu: float = 5.0
     sigma_pooling: Literal["shared", "per_distribution"] = "shared"
     sigma: Prior = field(default_factory=lambda: Prior("HalfNormal", {"sigma": 0.1}))
+
+    def log_density(self, log_loss, mean, sigma) -> np.ndarray:
+        """log Student-t(log_loss; nu, mean, sigma) in numpy, broadcast: the model's likelihood
+        for pointwise log likelihoods and decisions. Written out because scipy.stats.t.logpdf
+        took 7 s for the 30 million values of a fit of 7,680 runs, this 0.2 s."""
+        nu = self.nu
+        z = (np.asarray(log_loss) - mean) / sigma
+        const = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+        return const - np.log(sigma) - (nu + 1) / 2 * np.log1p(z * z / nu)
 
 
 @dataclass(frozen=True)

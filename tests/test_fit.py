@@ -184,6 +184,31 @@ def test_stored_log_likelihood_is_the_models(example_fit):
     np.testing.assert_allclose(ours.values, expected.values, rtol=0, atol=1e-7)
 
 
+def test_pointwise_log_likelihood_does_not_depend_on_its_blocks(example_fit, monkeypatch):
+    """It is computed in blocks of draws (for the cache); blocks of 7 runs' worth, cutting
+    across chains and draws, give the same values, and the likelihood's numpy density is
+    scipy's Student-t."""
+    from scipy import stats
+
+    module = sys.modules["bayes_scaling.fit"]  # the module, not bs.fit
+    tree = example_fit.idata
+    arguments = (
+        tree.posterior.to_dataset(),
+        tree.constant_data.to_dataset(),
+        tree.observed_data["log_loss"],
+        example_fit.spec,
+    )
+    monkeypatch.setattr(module, "POINTWISE_BLOCK", 7 * len(example_fit.runs))
+    blocked = module.pointwise_log_likelihood(*arguments)
+    np.testing.assert_array_equal(blocked.values, tree.log_likelihood["log_loss"].values)
+    rng = np.random.default_rng(0)
+    x, mean, sigma = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.01, 1.0, 50)
+    likelihood = example_fit.spec.likelihood
+    np.testing.assert_allclose(
+        likelihood.log_density(x, mean, sigma), stats.t.logpdf(x, likelihood.nu, mean, sigma), rtol=1e-12
+    )
+
+
 def test_weighted_model_drops_exactly_the_held_out_runs(example_fit):
     """The leave-future-out refits' model: with every weight 1 its likelihood term is the sum
     of the stored pointwise log likelihood; a weight of 0 removes exactly that run's term."""
