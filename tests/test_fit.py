@@ -185,7 +185,7 @@ def test_stored_log_likelihood_is_the_models(example_fit):
 
 
 def test_pointwise_log_likelihood_does_not_depend_on_its_blocks(example_fit, monkeypatch):
-    """It is computed in blocks of draws (for the cache); blocks of 7 runs' worth, cutting
+    """It is computed in blocks of draws (for the cache); blocks of 7 draws, cutting
     across chains and draws, give the same values, and the likelihood's numpy density is
     scipy's Student-t."""
     from scipy import stats
