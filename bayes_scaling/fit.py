@@ -29,8 +29,9 @@ from .diagnostics import Diagnostics, PriorWarning, check_floor_prior, check_sam
 from .discrepancy import (
     MIN_LEVELS,
     Discrepancy,
-    extrapolation_distance,
+    distances_beyond,
     fitted_ranges,
+    gain_threshold,
     learn_scale,
     leave_future_out_cuts,
 )
@@ -623,8 +624,9 @@ def _learn_discrepancy(
 ) -> Discrepancy:
     """Leave-future-out refits within the runs (see :mod:`discrepancy`): for each input, drop
     every distribution's largest levels of it (weight 0 in the weighted ``model``, compiled
-    once for all the cuts), predict the dropped runs, and learn the discrepancy scale from
-    their errors."""
+    once for all the cuts), predict the dropped runs, and learn that input's discrepancy
+    scale from their errors and their distances along it, each tested at the 5% level shared
+    between the inputs (see :func:`discrepancy.gain_threshold`)."""
     inputs = spec.law.inputs
     data = {**_data_of(model), **centring}
     cuts = leave_future_out_cuts(runs.table, inputs, max(spec.min_runs_per_distribution, 2))
@@ -633,8 +635,9 @@ def _learn_discrepancy(
             note=f"not learned: no distribution has {MIN_LEVELS}+ distinct values of any input "
             f"({', '.join(inputs)}); bands past the data count parameters and noise only"
         )
-    residuals, variances, distances = [], [], []
-    for k, held in enumerate(cuts.values()):
+    threshold = gain_threshold(len(cuts))
+    scales, gains = {}, {}
+    for k, (column, held) in enumerate(cuts.items()):
         subset = {**data, RUN_WEIGHT: (~held).astype(float)}
         idata, _ = _sample(
             model, spec, runs, subset, draws=draws, tune=tune, chains=chains,
@@ -651,18 +654,18 @@ def _learn_discrepancy(
         sigma = posterior["sigma"].stack(sample=("chain", "draw")).transpose("sample", ...).values
         sigma = sigma[:, index] if sigma.ndim == 2 else sigma[:, None]
         noise = (sigma**2).mean(axis=0) * spec.likelihood.nu / (spec.likelihood.nu - 2)
-        residuals.append(data[f"{OBSERVED}_observed"][held] - mean.mean(axis=0))
-        variances.append(mean.var(axis=0) + noise)
+        residual = data[f"{OBSERVED}_observed"][held] - mean.mean(axis=0)
         ranges = fitted_ranges(runs.table[~held], inputs)
-        distances.append(extrapolation_distance(runs.table[held], ranges, inputs))
-    scale, gain = learn_scale(
-        np.concatenate(residuals), np.concatenate(variances), np.concatenate(distances), spec.likelihood.nu
-    )
+        along = distances_beyond(runs.table[held], ranges, inputs)[:, inputs.index(column)]
+        scales[column], gains[column] = learn_scale(
+            residual, mean.var(axis=0) + noise, along, spec.likelihood.nu, threshold
+        )
     return Discrepancy(
-        scale=scale,
+        scales=scales,
+        log_likelihood_gains=gains,
         heldout_runs=int(sum(h.sum() for h in cuts.values())),
         cuts=tuple(cuts),
-        log_likelihood_gain=gain,
+        threshold=threshold,
     )
 
 

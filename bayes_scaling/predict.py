@@ -14,7 +14,7 @@ import pymc as pm
 import xarray as xr
 
 from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
-from .discrepancy import extrapolation_distance, fitted_ranges
+from .discrepancy import distances_beyond, fitted_ranges
 from .intervals import check_prob, summarise_draws
 
 if TYPE_CHECKING:
@@ -120,8 +120,9 @@ def predict(
     Returns a Dataset with dims (sample, point): ``loss`` is the expected loss, the law's
     curve; ``loss_observed`` a new run's measured loss (with the fitted Student-t noise on
     log loss). Past the data both include the law's own error (``discrepancy=True``, see
-    :mod:`bayes_scaling.discrepancy`): Normal(0, (scale x d)^2) on log loss, d the point's
-    ``extrapolation_distance`` (a coordinate, 0 inside the fitted range).
+    :mod:`bayes_scaling.discrepancy`): Normal(0, sum over inputs of (scale x d)^2) on log
+    loss, d the point's log-distance beyond the fitted range of each input; their
+    quadrature sum is the coordinate ``extrapolation_distance`` (0 inside the range).
     """
     grid = _check_grid(fit, grid, new_distribution)
     rng = np.random.default_rng(seed)
@@ -132,8 +133,11 @@ def predict(
     labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
     sigma = observation_noise(fit, labels, rng)
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
-    distance = extrapolation_distances(fit, grid, new_distribution)
-    law_error = fit.discrepancy.scale * distance[None, :] * rng.standard_normal(log_loss.shape)
+    beyond = _distances_beyond(fit, grid, new_distribution)
+    distance = np.sqrt((beyond**2).sum(axis=1))
+    law_error = fit.discrepancy.law_error_sd(beyond, fit.law.inputs)[None, :] * rng.standard_normal(
+        log_loss.shape
+    )
     if discrepancy:
         log_loss = log_loss + law_error
     return xr.Dataset(
@@ -145,12 +149,12 @@ def predict(
     )
 
 
-def extrapolation_distances(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> np.ndarray:
-    """Log-distance of each row beyond its distribution's fitted range (all runs' range for a
-    new distribution); 0 inside it."""
+def _distances_beyond(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> np.ndarray:
+    """Log-distance of each row beyond its distribution's fitted range of each input (all
+    runs' range for a new distribution), rows x inputs; 0 inside it."""
     ranges = fitted_ranges(fit.runs, fit.law.inputs)
     labels = np.full(len(grid), "*") if new_distribution else None
-    return extrapolation_distance(grid, ranges, fit.law.inputs, labels)
+    return distances_beyond(grid, ranges, fit.law.inputs, labels)
 
 
 def prediction_table(

@@ -99,7 +99,7 @@ def main() -> None:
             print(
                 f"simulated seed 0, full fit, at {factor:g}x the largest pre-training: 90% band width / "
                 f"law-only width: median {np.median(ratio):.3f}, max {ratio.max():.3f} "
-                f"(scale {fit.discrepancy.scale:.4f})"
+                f"(pre-training scale {fit.discrepancy.scale('pretrain_tokens'):.4f})"
             )
     if "dask" in only:
         cutoffs = [8e3, 1.6e4, 3.2e4]

@@ -12,8 +12,10 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling.discrepancy import (
     Discrepancy,
+    distances_beyond,
     extrapolation_distance,
     fitted_ranges,
+    gain_threshold,
     learn_scale,
     leave_future_out_cuts,
 )
@@ -78,8 +80,57 @@ def test_a_scale_the_held_out_runs_cannot_tell_from_none_is_none():
     assert gain > 1.35 and scale == pytest.approx(0.0125, rel=0.1)
 
 
-def test_bands_widen_past_the_data_only(example_fit):
-    wrong = dataclasses.replace(example_fit, discrepancy=Discrepancy(scale=0.05))
+def test_distances_beyond_are_per_input_and_the_law_error_adds_them_in_quadrature():
+    ranges = fitted_ranges(_runs(), INPUTS)
+    grid = pd.DataFrame(
+        {"distribution": ["a", "a"], "pretrain_tokens": [1e11, 1e12], "finetune_tokens": [1e8, 1e6]}
+    )
+    beyond = distances_beyond(grid, ranges, INPUTS)
+    np.testing.assert_allclose(beyond, [[np.log(10), np.log(100)], [np.log(100), 0.0]])
+    np.testing.assert_allclose(extrapolation_distance(grid, ranges, INPUTS), np.hypot(*beyond.T))
+    law = Discrepancy(scales={"pretrain_tokens": 0.0, "finetune_tokens": 0.05})
+    np.testing.assert_allclose(law.law_error_sd(beyond, INPUTS), [0.05 * np.log(100), 0.0])
+    both = Discrepancy(scales={"pretrain_tokens": 0.02, "finetune_tokens": 0.05})
+    np.testing.assert_allclose(
+        both.law_error_sd(beyond, INPUTS),
+        [np.hypot(0.02 * np.log(10), 0.05 * np.log(100)), 0.02 * np.log(100)],
+    )
+
+
+def test_a_fit_saved_with_one_scale_reads_back_as_that_scale_for_every_input():
+    old = {
+        "scale": 0.03,
+        "heldout_runs": 12,
+        "cuts": ["pretrain_tokens"],
+        "note": "",
+        "log_likelihood_gain": 4.0,
+    }
+    read = Discrepancy.from_dict(old)
+    assert read.scale("pretrain_tokens") == read.scale("finetune_tokens") == 0.03 and read.learned
+    beyond = np.array([[np.log(10), np.log(100)]])
+    np.testing.assert_allclose(read.law_error_sd(beyond, INPUTS), 0.03 * np.hypot(np.log(10), np.log(100)))
+    new = Discrepancy(
+        scales={"finetune_tokens": 0.1},
+        log_likelihood_gains={"finetune_tokens": 7.0},
+        cuts=("finetune_tokens",),
+    )
+    assert Discrepancy.from_dict(new.to_dict()) == new
+    assert "finetune_tokens 0.1 (gain 7.00)" in new.describe()
+
+
+def test_the_test_level_is_shared_between_the_inputs_tested():
+    """5% for one input (a gain of 1.35: the 50:50 chi2_0/chi2_1 mixture's 95% point over 2),
+    2.5% each for two (1.92), so a law that holds along both gets a spurious scale in ~5% of tables."""
+    assert gain_threshold(1) == pytest.approx(2.706 / 2, abs=1e-3)
+    assert gain_threshold(2) == pytest.approx(3.841 / 2, abs=1e-3)
+    residual, variance, distance = np.array([0.016, -0.016] * 4), np.full(8, 0.01**2), np.full(8, 1.0)
+    scale, gain = learn_scale(residual, variance, distance, nu=5)
+    assert scale > 0 and 1.35 < gain < 1.92  # kept alone, not when two inputs share the level
+    assert learn_scale(residual, variance, distance, nu=5, threshold=gain_threshold(2))[0] == 0.0
+
+
+def test_bands_widen_past_the_data_only_and_along_the_inputs_with_a_scale(example_fit):
+    wrong = dataclasses.replace(example_fit, discrepancy=Discrepancy(scales={"pretrain_tokens": 0.05}))
     grid = pd.DataFrame(
         {"distribution": ["code", "code"], "pretrain_tokens": [1e10, 1e12], "finetune_tokens": [1e6, 1e6]}
     )
@@ -90,8 +141,12 @@ def test_bands_widen_past_the_data_only(example_fit):
     law_only = table.loss_upper_law_only - table.loss_lower_law_only
     assert width[0] == pytest.approx(law_only[0])  # inside the data: unchanged
     assert width[1] > 1.5 * law_only[1]  # 10x past: 5% x log 10 more spread on log loss
+    # a scale along fine-tuning only leaves bands 10x past the pre-training data as they are
+    along_f = dataclasses.replace(example_fit, discrepancy=Discrepancy(scales={"finetune_tokens": 0.05}))
+    table_f = bs.prediction_table(along_f, grid, kind="observation", law_only_beside=True)
+    np.testing.assert_allclose(table_f.loss_upper, table_f.loss_upper_law_only)
     # the example's own fit (law exact) learned no discrepancy: bands past the data unchanged
-    assert example_fit.discrepancy.scale == 0.0 and example_fit.discrepancy.heldout_runs > 0
+    assert not example_fit.discrepancy.learned and example_fit.discrepancy.heldout_runs > 0
     plain = bs.prediction_table(example_fit, grid, kind="observation", law_only_beside=True)
     np.testing.assert_allclose(plain.loss_upper, plain.loss_upper_law_only)
 
@@ -103,7 +158,7 @@ def test_spec_can_turn_it_off_and_rejects_a_bad_method(recovery_runs, tmp_path):
     off = tmp_path / "off.toml"
     off.write_text(text.replace('method = "leave_future_out"', 'method = "none"'))
     fit = bs.fit(recovery_runs, off, draws=100, tune=100, chains=2, seed=1, progress=False, warn=False)
-    assert fit.discrepancy.scale == 0.0 and "'none'" in fit.discrepancy.note
+    assert not fit.discrepancy.learned and "'none'" in fit.discrepancy.note
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace('method = "leave_future_out"', 'method = "gp"'))
     with pytest.raises(bs.SpecError, match="method must be 'leave_future_out' or 'none'"):
