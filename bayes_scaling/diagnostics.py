@@ -84,6 +84,7 @@ class Diagnostics:
     compile_seconds: float = 0.0  # part of ``seconds``; 0 when a compiled model was reused
     adaptation: str = ""  # nutpie's mass-matrix adaptation used ("pymc" for PyMC's NUTS)
     tune: int | None = None  # tuning draws per chain before the ``draws`` (None: not recorded)
+    target_accept: float | None = None  # NUTS's target acceptance in the run (None: not recorded)
 
     @property
     def ok(self) -> bool:
@@ -100,13 +101,18 @@ class Diagnostics:
         """One line of numbers: run length, time, and every health statistic."""
         return (
             f"{self.chains} chains x {self.draws} draws{self._after_tuning} in {self.seconds:.1f} s "
-            f"({self.compile_seconds:.1f} s of it compiling; {self.adaptation} mass matrix): "
+            f"({self.compile_seconds:.1f} s of it compiling; {self.adaptation} mass matrix"
+            f"{self._target}): "
             f"{self.divergences} divergences, "
             f"max r_hat {self.max_rhat:.3f} ({self.worst_rhat_parameter}), "
             f"min bulk ESS {self.min_ess_bulk:.0f} ({self.worst_ess_parameter}), "
             f"min tail ESS {self.min_ess_tail:.0f}, min E-BFMI {self.min_bfmi:.2f}, "
             f"tree depth {self.mean_tree_depth:.1f}, {self.mean_steps_per_draw:.0f} leapfrog steps/draw"
         )
+
+    @property
+    def _target(self) -> str:
+        return f", target acceptance {self.target_accept:g}" if self.target_accept else ""
 
     @property
     def _after_tuning(self) -> str:
@@ -250,6 +256,7 @@ def check_sampling(
         compile_seconds=compile_seconds,
         adaptation=adaptation,
         tune=tune,
+        target_accept=target_accept,
     )
     if warn:
         for problem in problems:

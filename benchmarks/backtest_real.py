@@ -40,7 +40,8 @@ def report(name: str, runs: pd.DataFrame, model: str = "transfer_gap", **holdout
     fit = result.fit
     print(f"\n## {name}: held out {result.holdout} ({seconds:.0f} s)")
     print(
-        f"refit: {fit.diagnostics.divergences} divergences, max r_hat {fit.diagnostics.max_rhat:.3f}; "
+        f"refit: {fit.diagnostics.divergences} divergences, max r_hat {fit.diagnostics.max_rhat:.3f}, "
+        f"{fit.diagnostics.mean_steps_per_draw:.0f} steps/draw at target {fit.diagnostics.target_accept}; "
         f"discrepancy: {fit.discrepancy.describe()}"
     )
     print(result.summary[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))

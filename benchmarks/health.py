@@ -36,7 +36,7 @@ import bayes_scaling as bs
 from bayes_scaling.simulate import simulate_runs
 
 MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
-MODELS |= {f"sim{n}": "transfer_gap" for n in (4, 16, 64, 256)}
+MODELS |= {f"sim{n}": "transfer_gap" for n in (4, 16, 64, 128, 256)}
 
 
 def chinchilla_runs() -> pd.DataFrame:
@@ -68,7 +68,13 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--centring", nargs="+", default=["pilot"])
-    parser.add_argument("--target-accept", type=float, nargs="+", default=[0.95])
+    parser.add_argument(
+        "--target-accept",
+        type=float,
+        nargs="+",
+        default=[None],
+        help="default: the fit's (chosen by the pilot)",
+    )
     parser.add_argument(
         "--tune", type=int, nargs="+", default=[None], help="tuning draws per chain (default: the fit's)"
     )
@@ -112,7 +118,8 @@ def main() -> None:
                 )
                 speed = f"{d.mean_steps_per_draw:.0f} steps/draw, {wall:.1f} s wall"
                 speed += f" ({d.compile_seconds:.1f} s compiling; sampled in {fit.spec.coordinates})"
-                setting = f"{name} {centring} target {target} {adaptation} tune {d.tune} seed {seed}"
+                chosen = f"{d.target_accept}" + ("" if target is not None else " (pilot's)")
+                setting = f"{name} {centring} target {chosen} {adaptation} tune {d.tune} seed {seed}"
                 print(f"{setting}: {health}, {speed}", flush=True)
 
 

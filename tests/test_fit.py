@@ -63,12 +63,15 @@ def test_default_fit_of_the_example_is_healthy_cold_and_reused(monkeypatch):
     diag = cold.diagnostics
     assert (diag.chains, diag.draws, diag.tune) == (4, 1000, 300)  # nutpie's tuning: see DEFAULT_TUNE
     assert "4 chains x 1000 draws (after 300 tuning)" in diag.summary_line()
+    # the pilot finds the example's terms pinned (but one distribution's A): the lower target
+    assert diag.target_accept == 0.9 and "target acceptance 0.9)" in diag.summary_line()
     assert diag.divergences == 0
     assert diag.max_rhat <= 1.01
     assert diag.min_ess_bulk >= 400
     assert diag.min_bfmi >= 0.3
     assert diag.problems == []
-    # the centring the pilot picks keeps trees short: ~95 steps, depth 6 (all non-centred: 8.8)
+    # the centring and target the pilot picks keep trees short: ~62 steps, depth 6 (all
+    # non-centred at target 0.95: 8.8)
     assert diag.mean_tree_depth < 7
     assert diag.adaptation == "diag"
     assert 0 < diag.compile_seconds < diag.seconds
@@ -360,6 +363,8 @@ def test_bad_sampler_settings_are_clear_errors(recovery_runs):
         bs.fit(recovery_runs, draws=0)
     with pytest.raises(bs.BayesScalingError, match="unknown sampler 'hmc'"):
         bs.fit(recovery_runs, sampler="hmc")
+    with pytest.raises(bs.BayesScalingError, match="target_accept must lie between 0 and 1"):
+        bs.fit(recovery_runs, target_accept=95)
 
 
 def test_reference_loss_coordinates_give_way_where_the_runs_barely_pin_a_term():
@@ -387,6 +392,30 @@ def test_reference_loss_coordinates_give_way_where_the_runs_barely_pin_a_term():
     truth, grid = CASES["rectified"]
     pinned = bs.fit(simulate_runs(truth, grid, law="rectified", noise=0.01, seed=0), "rectified", **short)
     assert pinned.spec.coordinates == "reference_loss" and "log_reference_loss" in pinned.idata.posterior
+
+
+def test_the_pilot_lowers_the_target_acceptance_only_where_the_runs_pin_the_terms():
+    """0.9 where the pilot did not diverge, at most 10% of the hierarchy's (distribution,
+    parameter) pairs are barely pinned (centring < 0.1) and there are at most 128
+    distributions; 0.95 otherwise."""
+    from bayes_scaling.fit import _target_from_pilot
+
+    example_like = {
+        "E_centring": np.ones(8),
+        "A_centring": np.r_[np.full(7, 0.8), 0.0],
+        "G_centring": np.ones(8),
+    }
+    assert _target_from_pilot(example_like, divergences=0, n_distributions=8) == 0.9  # 1 of 24 loose
+    assert _target_from_pilot(example_like, divergences=1, n_distributions=8) == 0.95
+    # at 256 distributions 0.9 made trajectories longer, not shorter
+    assert _target_from_pilot(example_like, divergences=0, n_distributions=256) == 0.95
+    # mikami2021's pilots: E and A at 0 in all 8 distributions (16 of 24)
+    mikami_like = {"E_centring": np.zeros(8), "A_centring": np.zeros(8), "G_centring": np.full(8, 0.6)}
+    assert _target_from_pilot(mikami_like, divergences=0, n_distributions=8) == 0.95
+    # 3 of 24 (12.5%) is over the share; no hierarchy (one distribution) is nothing loose
+    three_loose = {**example_like, "G_centring": np.r_[np.ones(6), 0.0, 0.05]}
+    assert _target_from_pilot(three_loose, divergences=0, n_distributions=8) == 0.95
+    assert _target_from_pilot({}, divergences=0, n_distributions=1) == 0.9
 
 
 def test_the_pilot_moves_a_fit_into_reference_loss_coordinates_only_where_every_term_is_pinned():
