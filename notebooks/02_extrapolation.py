@@ -44,8 +44,10 @@ print(fit.diagnostics)
 
 # %% [markdown]
 # A `SamplingWarning` above, if any, is the fit reporting on itself: on these runs an
-# isolated divergence can appear with one seed or floating-point rounding and not the next
-# (none in 16 fits of this subset over seeds 0-7).
+# r_hat just over 1.01 (or, at target acceptance 0.95, an isolated divergence) can appear
+# with one seed or floating-point rounding and not the next. Over seeds 0-7 on this subset
+# the pilot's target of 0.9 gave 0 divergences and r_hat 1.004-1.012 (over 1.01 in 2 of 8)
+# at ~91 leapfrog steps per draw; 0.95 gave r_hat 1.003-1.007 at ~110 (benchmarks/RESULTS.md).
 #
 # Bands for a *new run* (with observation noise), since held-out runs are measured with
 # noise too. The `extrapolation` column flags inputs past a distribution's fitted runs.
