@@ -146,12 +146,18 @@ def distances_beyond(
     return beyond
 
 
+def combined_distance(beyond: np.ndarray) -> np.ndarray:
+    """The extrapolation distance of rows lying ``beyond`` (rows x inputs, see
+    :func:`distances_beyond`) their fitted ranges: the inputs' distances in quadrature."""
+    return np.sqrt((beyond**2).sum(axis=-1))
+
+
 def extrapolation_distance(
     grid: pd.DataFrame, ranges: pd.DataFrame, inputs: tuple[str, ...], labels: np.ndarray | None = None
 ) -> np.ndarray:
     """Log-distance of each grid row beyond its distribution's fitted range, the inputs'
     distances (:func:`distances_beyond`) combined in quadrature; 0 inside the range."""
-    return np.sqrt((distances_beyond(grid, ranges, inputs, labels) ** 2).sum(axis=1))
+    return combined_distance(distances_beyond(grid, ranges, inputs, labels))
 
 
 def leave_future_out_cuts(

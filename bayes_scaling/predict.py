@@ -14,7 +14,7 @@ import pymc as pm
 import xarray as xr
 
 from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
-from .discrepancy import distances_beyond, fitted_ranges
+from .discrepancy import combined_distance, distances_beyond, fitted_ranges
 from .intervals import check_prob, summarise_draws
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def predict(
     sigma = observation_noise(fit, labels, rng)
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
     beyond = _distances_beyond(fit, grid, new_distribution)
-    distance = np.sqrt((beyond**2).sum(axis=1))
+    distance = combined_distance(beyond)
     law_error = fit.discrepancy.law_error_sd(beyond, fit.law.inputs)[None, :] * rng.standard_normal(
         log_loss.shape
     )
