@@ -538,7 +538,6 @@ def experiment_value(
     min_a E[L(a) | y]] in portfolio loss units (the value of sample information), and the
     table is sorted by it.
     """
-
     candidates = candidates.reset_index(drop=True)
     params = point_parameters(fit, candidates)  # (S, c)
     if parameter not in params:
