@@ -296,7 +296,7 @@ def _demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(
         "bayes-scaling demo: fitting the embedded example (SYNTHETIC runs of 8 "
-        f"distributions) with {args.chains} chains x {args.draws} draws",
+        f"distributions) with {args.chains} chains" + (f" x {args.draws} draws" if args.draws else ""),
         file=sys.stderr,
     )
     fitted = bs.fit(
@@ -376,7 +376,11 @@ def example_actions():
 
 
 def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
+    parser.add_argument(
+        "--draws",
+        type=int,
+        help="draws kept per chain (default 1000, or 2000 where the pilot finds the runs leave terms loose)",
+    )
     parser.add_argument(
         "--tune", type=int, help="tuning steps per chain (default 300 with nutpie, 1000 with --sampler pymc)"
     )

@@ -118,6 +118,14 @@ TARGET_ACCEPT_LOOSE = 0.95
 LOOSE_CENTRING = 0.1
 LOOSE_SHARE = 0.1
 PINNED_MAX_DISTRIBUTIONS = 128
+# Draws kept per chain, by default. Where the pilot finds the runs loose (as above), the
+# posterior's ridges leave the slowest parameters ~500 effective draws in 4,000, and r_hat,
+# an estimate with noise of that order, went over 1.01 in 2 of 8 seeds on mikami2021 at
+# 1,000 draws (1.012-1.013, G and E of two distributions) and in none at 2,000 (r_hat
+# 1.003-1.006, min ESS 858-1,349; benchmarks/RESULTS.md). So a loose table keeps twice the
+# draws: its run takes twice as long, where a fit that warns would send the user to rerun it.
+DEFAULT_DRAWS = 1000
+LOOSE_DRAWS = 2000
 COMPILE_SECONDS = 10.0  # a guess of one compilation's cost where none was timed in this process
 POINTWISE_BLOCK = 500_000  # values of the pointwise log likelihood computed at once
 FORMAT_VERSION = 1
@@ -311,7 +319,7 @@ def fit(
     model: str | os.PathLike | ModelSpec = "transfer_gap",
     *,
     columns: Mapping[str, str] | None = None,
-    draws: int = 1000,
+    draws: int | None = None,
     tune: int | None = None,
     chains: int = 4,
     seed: int = 0,
@@ -333,8 +341,10 @@ def fit(
     model
         Shipped model name (``"transfer_gap"``) or path of a TOML spec, or a ``ModelSpec``.
     draws, tune, chains, seed
-        NUTS settings; the same seed gives the same draws. ``tune`` defaults to the
-        engine's (see DEFAULT_TUNE): 300 with nutpie, 1000 with PyMC's NUTS.
+        NUTS settings; the same seed gives the same draws. ``draws`` (kept per chain)
+        defaults to 1000, or 2000 where the pilot finds the runs loose (see LOOSE_DRAWS:
+        the slowest parameters then need twice the draws for r_hat <= 1.01). ``tune``
+        defaults to the engine's (see DEFAULT_TUNE): 300 with nutpie, 1000 with PyMC's NUTS.
     sampler
         ``"nutpie"`` (default, compiled once) or ``"pymc"``.
     adaptation
@@ -385,6 +395,9 @@ def fit(
         raise BayesScalingError(f"unknown centring_from {centring_from!r}; use one of {', '.join(CENTRINGS)}")
     if tune is None:  # the sampler is known by now
         tune = DEFAULT_TUNE[sampler]
+    draws_asked = draws
+    if draws is None:  # the pilot may choose more (see LOOSE_DRAWS)
+        draws = DEFAULT_DRAWS
     for name, value, least in (("draws", draws, 1), ("tune", tune, 1), ("chains", chains, 1)):
         if int(value) != value or value < least:
             raise BayesScalingError(f"{name} must be a whole number >= {least}, got {value!r}")
@@ -422,10 +435,11 @@ def fit(
             model_, spec, runs, data, seed=seed, **pilot, **settings
         )
         pilot_sampling = time.perf_counter() - start - pilot_compile_seconds
+        loose = _pilot_found_loose(centring, pilot_divergences)
         if target_accept is None:
-            settings["target_accept"] = _target_from_pilot(
-                centring, pilot_divergences, len(runs.distributions)
-            )
+            settings["target_accept"] = _target_from_pilot(loose, len(runs.distributions))
+        if draws_asked is None and loose:
+            draws = LOOSE_DRAWS
         # a large table's pilot already in reference-loss coordinates is judged by the rule
         # for a spec in the parameters' own: it stays only where every term is pinned
         coordinates = _coordinates_from_pilot(asked, centring, pilot_divergences)
@@ -553,13 +567,19 @@ def _coordinates_from_pilot(spec: ModelSpec, centring: Mapping[str, np.ndarray],
     return "reference_loss" if pinned and not divergences else "parameters"
 
 
-def _target_from_pilot(centring: Mapping[str, np.ndarray], divergences: int, n_distributions: int) -> float:
-    """The run's target acceptance (see TARGET_ACCEPT_PINNED): the lower one where the pilot
-    did not diverge, the runs pin all but a few of the hierarchy's parameters and the table
-    is not large."""
+def _pilot_found_loose(centring: Mapping[str, np.ndarray], divergences: int) -> bool:
+    """Whether the pilot diverged or found more than LOOSE_SHARE of the hierarchy's
+    (distribution, parameter) pairs barely pinned by the runs (partial centring below
+    LOOSE_CENTRING): a posterior with ridges, which gets the higher target and more draws."""
     values = np.concatenate([np.ravel(v) for v in centring.values()]) if centring else np.zeros(0)
-    loose = float(np.mean(values < LOOSE_CENTRING)) if values.size else 0.0
-    pinned = not divergences and loose <= LOOSE_SHARE and n_distributions <= PINNED_MAX_DISTRIBUTIONS
+    share = float(np.mean(values < LOOSE_CENTRING)) if values.size else 0.0
+    return bool(divergences) or share > LOOSE_SHARE
+
+
+def _target_from_pilot(loose: bool, n_distributions: int) -> float:
+    """The run's target acceptance (see TARGET_ACCEPT_PINNED): the lower one where the pilot
+    found the runs pinned and the table is not large."""
+    pinned = not loose and n_distributions <= PINNED_MAX_DISTRIBUTIONS
     return TARGET_ACCEPT_PINNED if pinned else TARGET_ACCEPT_LOOSE
 
 

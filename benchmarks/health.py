@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/health.py [--data example mikami2021 chinchilla flan gigaword]
         [--seeds 8] [--centring pilot spec] [--target-accept 0.95 0.9] [--tune 1000 300]
-        [--adaptation diag low_rank] [--model SPEC]
+        [--adaptation diag low_rank] [--draws 1000 2000] [--model SPEC]
         [--coordinates parameters|reference_loss]
 
 For each data set, each way of choosing how hierarchical parameters are centred (``pilot``: the default,
@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument(
         "--tune", type=int, nargs="+", default=[None], help="tuning draws per chain (default: the fit's)"
     )
+    parser.add_argument(
+        "--draws", type=int, nargs="+", default=[None], help="draws per chain kept (default: the fit's)"
+    )
     parser.add_argument("--model", help="a spec name or .toml path instead of the data set's own")
     parser.add_argument("--adaptation", nargs="+", default=["diag"], choices=["diag", "low_rank"])
     parser.add_argument(
@@ -94,8 +97,8 @@ def main() -> None:
         spec = dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none"))
         if args.coordinates:
             spec = dataclasses.replace(spec, coordinates=args.coordinates)
-        for centring, target, adaptation, tune in itertools.product(
-            args.centring, args.target_accept, args.adaptation, args.tune
+        for centring, target, adaptation, tune, draws in itertools.product(
+            args.centring, args.target_accept, args.adaptation, args.tune, args.draws
         ):
             for seed in range(args.seeds):
                 start = time.perf_counter()
@@ -107,6 +110,7 @@ def main() -> None:
                     target_accept=target,
                     adaptation=adaptation,
                     tune=tune,
+                    draws=draws,
                     progress=False,
                     warn=False,
                 )
@@ -119,7 +123,8 @@ def main() -> None:
                 speed = f"{d.mean_steps_per_draw:.0f} steps/draw, {wall:.1f} s wall"
                 speed += f" ({d.compile_seconds:.1f} s compiling; sampled in {fit.spec.coordinates})"
                 chosen = f"{d.target_accept}" + ("" if target is not None else " (pilot's)")
-                setting = f"{name} {centring} target {chosen} {adaptation} tune {d.tune} seed {seed}"
+                setting = f"{name} {centring} target {chosen} {adaptation} tune {d.tune} draws {d.draws}"
+                setting += f" seed {seed}"
                 print(f"{setting}: {health}, {speed}", flush=True)
 
 
