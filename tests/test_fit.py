@@ -316,6 +316,36 @@ def _diverging_draws(divergences: int) -> xr.DataTree:
     )
 
 
+def test_diagnostics_judge_the_parameters_not_the_samplers_coordinates():
+    """r_hat and ESS are of the law's parameters, mu, tau and sigma: a coordinate the sampler
+    moved in for them (z, the log of a stored parameter, the reference loss, its ratios and
+    slopes) is left out, so its poor mixing alone neither warns nor is reported."""
+    from bayes_scaling.diagnostics import check_sampling, reported_variables
+
+    rng = np.random.default_rng(0)
+    good = rng.normal(size=(4, 500))
+    stuck = np.repeat(np.arange(4.0), 500).reshape(4, 500) + 0.01 * good  # chains disagree
+    names = ["E", "E_mu", "E_tau", "sigma", "alpha", "log_alpha", "E_z", "log_reference_loss"]
+    names += ["log_A_ratio", "log_beta_slope"]
+    coordinates = {"log_alpha", "E_z", "log_reference_loss", "log_A_ratio", "log_beta_slope"}
+    posterior = xr.Dataset(
+        {n: (("chain", "draw"), stuck if n in coordinates else good + i) for i, n in enumerate(names)}
+    )
+    spec = bs.load_spec("transfer_gap")
+    assert reported_variables(posterior, spec) == ["E", "E_mu", "E_tau", "sigma", "alpha"]
+    stats = xr.Dataset({"diverging": (("chain", "draw"), good > 9)})
+
+    def diagnose(posterior):
+        tree = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+        return check_sampling(tree, spec, elapsed_seconds=1, warn=False)
+
+    diagnostics = diagnose(posterior)
+    assert diagnostics.max_rhat < 1.01 and diagnostics.ok, diagnostics
+    # a stuck parameter itself is reported
+    diagnostics = diagnose(posterior.assign(alpha=(("chain", "draw"), stuck)))
+    assert diagnostics.worst_rhat_parameter == "alpha" and not diagnostics.ok
+
+
 def test_divergence_advice_names_a_step_not_yet_taken():
     """The advice says which target_accept is in use and what to raise it to, and names the
     centred parameters a user could un-centre; at 0.99 it no longer offers a higher target."""
