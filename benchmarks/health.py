@@ -36,7 +36,7 @@ import bayes_scaling as bs
 from bayes_scaling.simulate import simulate_runs
 
 MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
-MODELS |= {f"sim{n}": "transfer_gap" for n in (4, 16, 64, 128, 256)}
+MODELS |= {f"sim{n}": "transfer_gap" for n in (4, 16, 32, 64, 128, 256)}
 
 
 def chinchilla_runs() -> pd.DataFrame:
@@ -121,6 +121,7 @@ def main() -> None:
                     f"min bulk ESS {d.min_ess_bulk:.0f} ({d.worst_ess_parameter})"
                 )
                 speed = f"{d.mean_steps_per_draw:.0f} steps/draw, {wall:.1f} s wall"
+                speed += f" ({d.min_ess_bulk / wall:.1f} min ESS/s)"
                 speed += f" ({d.compile_seconds:.1f} s compiling; sampled in {fit.spec.coordinates})"
                 chosen = f"{d.target_accept}" + ("" if target is not None else " (pilot's)")
                 setting = f"{name} {centring} target {chosen} {adaptation} tune {d.tune} draws {d.draws}"
