@@ -390,7 +390,10 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
         "--target-accept",
         type=float,
         default=None,
-        help="NUTS target acceptance rate (default 0.9, or 0.95 where the pilot finds terms barely pinned)",
+        help=(
+            "NUTS target acceptance rate (default 0.9, or 0.95 where the pilot finds terms barely "
+            "pinned and above 32 distributions)"
+        ),
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
