@@ -392,7 +392,7 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=(
             "NUTS target acceptance rate (default 0.9, or 0.95 where the pilot finds terms barely "
-            "pinned and above 32 distributions)"
+            "pinned and from 64 distributions on)"
         ),
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

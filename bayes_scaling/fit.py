@@ -111,18 +111,19 @@ REFERENCE_PILOT_DISTRIBUTIONS = 64
 # centring below LOOSE_CENTRING): 67% on mikami2021 and 33% on FLAN cut at 3e5 examples,
 # against 0-4% on the tables above. Large tables keep 0.95 as well, judged by effective
 # draws per second of the slowest parameter (the shared alpha), not by wall time: on
-# simulated distributions 0.9 gave more of them at 16 and 32 distributions (32: 46-69 per s
-# against 40-51, 110 leapfrog steps per draw against 123), fewer at 64 and 128 (64: 32-44
-# against 49-51; its shorter trajectories, 43 steps against 170, no longer cross alpha's
-# direction, whose ESS fell from ~3,000 to ~790 of 4,000 and r_hat rose to 1.008), and at
-# 256 it made trajectories longer (249 and 261 against 97). So it stops at
-# PINNED_MAX_DISTRIBUTIONS; from 64 on a fit takes ~2x the wall time of 0.9 for ~4x alpha's
-# effective draws.
+# simulated distributions 0.9 gave more of them at 16, 32, 48 and 56 distributions (32: 46-69
+# per s against 40-51; 56: 42-48 against 30-32, 124 leapfrog steps per draw against 178-193;
+# these fits ran in the parameters' coordinates), fewer at 64 and 128, where every fit starts
+# in reference-loss coordinates (REFERENCE_PILOT_DISTRIBUTIONS; 64: 32-44 against 49-51; its
+# shorter trajectories, 43 steps against 170, no longer cross alpha's direction, whose ESS
+# fell from ~3,000 to ~790 of 4,000 and r_hat rose to 1.008), and at 256 it made
+# trajectories longer (249 and 261 against 97). So it stops where those coordinates start;
+# from 64 on a fit takes ~2x the wall time of 0.9 for ~4x alpha's effective draws.
 TARGET_ACCEPT_PINNED = 0.9
 TARGET_ACCEPT_LOOSE = 0.95
 LOOSE_CENTRING = 0.1
 LOOSE_SHARE = 0.1
-PINNED_MAX_DISTRIBUTIONS = 32
+PINNED_MAX_DISTRIBUTIONS = REFERENCE_PILOT_DISTRIBUTIONS - 1
 # Draws kept per chain, by default. Where the pilot finds the runs loose (as above), the
 # posterior's ridges leave the slowest parameters ~500 effective draws in 4,000, and r_hat,
 # an estimate with noise of that order, went over 1.01 in 2 of 8 seeds on mikami2021 at
@@ -376,7 +377,7 @@ def fit(
     target_accept
         NUTS's target acceptance rate. By default the pilot chooses it: 0.9, or 0.95 where
         the pilot diverged or finds many of the law's terms barely pinned by the runs, and
-        above 32 distributions (see TARGET_ACCEPT_PINNED); 0.95 without a pilot
+        from 64 distributions on (see TARGET_ACCEPT_PINNED); 0.95 without a pilot
         (``centring_from="spec"``).
     units, loss_unit
         What the inputs count and what the loss measures (defaults ``tokens`` and

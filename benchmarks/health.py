@@ -36,7 +36,7 @@ import bayes_scaling as bs
 from bayes_scaling.simulate import simulate_runs
 
 MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
-MODELS |= {f"sim{n}": "transfer_gap" for n in (4, 16, 32, 64, 128, 256)}
+MODELS |= {f"sim{n}": "transfer_gap" for n in (4, 16, 32, 48, 56, 64, 128, 256)}
 
 
 def chinchilla_runs() -> pd.DataFrame:
