@@ -112,13 +112,14 @@ REFERENCE_PILOT_DISTRIBUTIONS = 64
 # against 0-4% on the tables above. Large tables keep 0.95 as well, judged by effective
 # draws per second of the slowest parameter (the shared alpha), not by wall time: on
 # simulated distributions 0.9 gave more of them at 16, 32, 48 and 56 distributions (32: 46-69
-# per s against 40-51; 56: 42-48 against 30-32, 124 leapfrog steps per draw against 178-193;
-# these fits ran in the parameters' coordinates), fewer at 64 and 128, where every fit starts
-# in reference-loss coordinates (REFERENCE_PILOT_DISTRIBUTIONS; 64: 32-44 against 49-51; its
-# shorter trajectories, 43 steps against 170, no longer cross alpha's direction, whose ESS
-# fell from ~3,000 to ~790 of 4,000 and r_hat rose to 1.008), and at 256 it made
-# trajectories longer (249 and 261 against 97). So it stops where those coordinates start;
-# from 64 on a fit takes ~2x the wall time of 0.9 for ~4x alpha's effective draws.
+# per s against 40-51; 56: 42 with the model reused against 30-32, 124 leapfrog steps per
+# draw against 178-193; these fits ran in the parameters' coordinates), fewer at 64 and
+# 128, where every fit starts in reference-loss coordinates (REFERENCE_PILOT_DISTRIBUTIONS;
+# 64: 32-44 against 49-51; its shorter trajectories, 43 steps against 170, no longer cross
+# alpha's direction, whose ESS fell from ~3,000 to ~790 of 4,000 and r_hat rose to 1.008),
+# and at 256 it made trajectories longer (249 and 261 against 97). So it stops where those
+# coordinates start; from 64 on a fit takes ~2x the wall time of 0.9 for ~4x alpha's
+# effective draws.
 TARGET_ACCEPT_PINNED = 0.9
 TARGET_ACCEPT_LOOSE = 0.95
 LOOSE_CENTRING = 0.1

@@ -97,9 +97,9 @@ plt.show()
 # at their prior's lower tail (two fine-tuning sizes cannot say where the floor of an error
 # curve lies), yet moving that prior's median from 0.1 to 0.03 or 0.2 moves these gaps by
 # 1-3%. The shared pre-training exponent alpha is narrowed only a little by the runs (90%
-# interval about 0.07-0.37 against the prior's 0.11-0.81); with a prior twice as wide it runs
-# towards 0 and the fit fails its checks, so on this table the prior keeps alpha, and with it
-# the gaps' lower ends, where they are (`benchmarks/prior_sensitivity.py`).
+# interval about 0.07-0.37 against the prior's 0.11-0.81); with a prior twice as wide (on the
+# log scale) it runs towards 0 and the fit fails its checks, so on this table the prior keeps
+# alpha, and with it the gaps' lower ends, where they are (`benchmarks/prior_sensitivity.py`).
 #
 # ## Fitted curves, and how wrong the law may be past the data
 
