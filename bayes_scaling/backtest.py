@@ -205,8 +205,13 @@ def backtest(
 
 
 def _one_cutoff(runs: pd.DataFrame, model, column: str, cutoff: float, options: dict) -> pd.DataFrame:
-    summary = backtest(runs, model, holdout_above=(column, cutoff), **options).summary
-    return summary.assign(cutoff=cutoff)
+    result = backtest(runs, model, holdout_above=(column, cutoff), **options)
+    diagnostics = result.fit.diagnostics
+    # how long the refit took, and how much of it compiling: 0 where the process (a Dask
+    # worker, or this one) had already compiled the model of its shape bucket
+    return result.summary.assign(
+        cutoff=cutoff, fit_seconds=diagnostics.seconds, compile_seconds=diagnostics.compile_seconds
+    )
 
 
 def rolling_backtest(
@@ -224,7 +229,9 @@ def rolling_backtest(
     ``scheduler``: ``None`` starts a local cluster of ``workers`` processes; an address
     (``tcp://host:8786``) uses a running scheduler; ``"serial"`` runs them one after another
     in this process (the same numbers, for checking). Returns the summaries stacked, with a
-    ``cutoff`` column.
+    ``cutoff`` column and the refit's ``fit_seconds`` and ``compile_seconds`` (each worker
+    process keeps the models it compiled, so refits of one shape bucket compile once per
+    worker).
     """
     spec = load_spec(model)
     table = runs if isinstance(runs, pd.DataFrame) else validate_runs(runs, spec.law.inputs).table

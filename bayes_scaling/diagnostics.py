@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from .data import Runs
-from .model import REFERENCE_LOSS, prior_log_value_draws, ratio_name, slope_name
+from .model import REFERENCE_SHIFT, prior_log_value_draws, ratio_name, slope_name
 from .spec import ModelSpec
 
 RHAT_MAX = 1.01
@@ -134,7 +134,7 @@ def reported_variables(posterior: xr.Dataset, spec: ModelSpec) -> list[str]:
     """
     names = set(posterior.data_vars)
     law = spec.law.parameters
-    coordinates = {REFERENCE_LOSS} | {f(n) for n in law for f in (ratio_name, slope_name)}
+    coordinates = {REFERENCE_SHIFT} | {f(n) for n in law for f in (ratio_name, slope_name)}
     coordinates |= {v for v in names if v.endswith("_z")}
     coordinates |= {f"log_{n}" for n in names}
     return [v for v in posterior.data_vars if v not in coordinates]

@@ -14,7 +14,7 @@ follows the law in pre-training images but not past 10% of ImageNet in fine-tuni
 Each scale is learned from the data by a leave-future-out fit within the runs: refit without
 each distribution's largest levels of that input, predict the held-out runs, and choose the
 scale that makes their errors, given the refit's own parameter and noise uncertainty, most
-likely. This module holds the pure arithmetic; ``fit.py`` runs the refits.
+likely. This module holds that arithmetic and, in :func:`learn_discrepancy`, the refits.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy import optimize, stats
 
-from .data import DISTRIBUTION
+from . import engine
+from .data import DISTRIBUTION, Runs
+from .model import OBSERVED, Normalisation, run_data
+from .spec import ModelSpec
 
 MIN_LEVELS = 3  # an input needs this many distinct values in a distribution to hold one out
 LEVEL_SHARE = 3  # leave-future-out holds out the largest 1/LEVEL_SHARE of an input's values
@@ -211,3 +215,68 @@ def learn_scale(
     at_zero = -float(stats.t.logpdf(residual, nu, scale=np.sqrt(variance)).sum())
     gain = max(at_zero - float(result.fun), 0.0)
     return (float(np.exp(result.x)) if gain > threshold else 0.0), gain
+
+
+def learn_discrepancy(
+    spec: ModelSpec,
+    runs: Runs,
+    normalisation: Normalisation,
+    centring: Mapping[str, np.ndarray],
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    **settings,
+) -> Discrepancy:
+    """Leave-future-out refits within the runs: for each input, drop every distribution's
+    largest levels of it (weight 0, on the fit's own compiled model), predict the dropped
+    runs, and learn that input's discrepancy scale from their errors and their distances
+    along it, each tested at the 5% level shared between the inputs (:func:`gain_threshold`).
+    ``settings`` go to :func:`engine.sample` (sampler, adaptation, target_accept)."""
+    inputs = spec.law.inputs
+    cuts = leave_future_out_cuts(runs.table, inputs, max(spec.min_runs_per_distribution, 2))
+    if not cuts:
+        return Discrepancy(
+            note=f"not learned: no distribution has {MIN_LEVELS}+ distinct values of any input "
+            f"({', '.join(inputs)}); bands past the data count parameters and noise only"
+        )
+    data = run_data(spec, runs, normalisation)
+    threshold = gain_threshold(len(cuts))
+    scales, gains = {}, {}
+    for k, (column, held) in enumerate(cuts.items()):
+        idata, _ = engine.sample(
+            spec, runs, normalisation, centring=centring, run_weight=(~held).astype(float),
+            draws=draws, tune=tune, chains=chains, seed=seed + 1 + k, progress=False, **settings,
+        )  # fmt: skip
+        residual, variance = _heldout_errors(idata.posterior.to_dataset(), spec, data, held)
+        along = distances_beyond(runs.table[held], fitted_ranges(runs.table[~held], inputs), inputs)
+        scales[column], gains[column] = learn_scale(
+            residual, variance, along[:, inputs.index(column)], spec.likelihood.nu, threshold
+        )
+    return Discrepancy(
+        scales=scales,
+        log_likelihood_gains=gains,
+        heldout_runs=int(sum(h.sum() for h in cuts.values())),
+        cuts=tuple(cuts),
+        threshold=threshold,
+    )
+
+
+def _heldout_errors(
+    posterior: xr.Dataset, spec: ModelSpec, data: Mapping[str, np.ndarray], held: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each held-out run's log loss minus the refit's mean prediction, and the refit's
+    predictive variance of it (parameters and noise)."""
+    index = data["distribution_index"][held]
+
+    def per_run(name: str) -> np.ndarray:  # (sample, held run)
+        value = posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...).values
+        return value[:, index] if value.ndim == 2 else value[:, None]
+
+    log_inputs = [data[f"log_{name}"][held][None, :] for name in spec.law.inputs]
+    mean = spec.law.log_loss(*log_inputs, **{name: per_run(name) for name in spec.law.parameters})
+    nu = spec.likelihood.nu
+    noise = (per_run("sigma") ** 2).mean(axis=0) * nu / (nu - 2)
+    residual = data[f"{OBSERVED}_observed"][held] - mean.mean(axis=0)
+    return residual, mean.var(axis=0) + noise

@@ -2,12 +2,17 @@
 
 Inputs are normalised by their geometric means (the references are kept with the fit);
 each positive law parameter is sampled on the log scale with the pooling its spec chooses,
-a hierarchical one with a partial centring per distribution (fit() sets it from a pilot run;
-with one distribution the population mean is integrated out). A spec with
+a hierarchical one with a partial centring per distribution (a pilot run sets it, see
+:mod:`sampling`; with one distribution the population mean is integrated out). A spec with
 ``coordinates = "reference_loss"`` has the sampler see a law's terms and exponents through
 the loss at the reference inputs, its split into terms and its slopes there instead (the
 map has Jacobian 1, and the spec's priors are added on the parameters). The likelihood is a
 Student-t on log loss, each run weighted (1 in a fit, 0 for a run a refit holds out).
+
+A model may be built for more distributions than its table has: the extra ones have no runs
+(they sample their prior, and their draws are dropped), so that one compiled model serves
+every table with up to that many distributions (see :mod:`engine`); the number of runs is
+not part of a compiled model.
 """
 
 from __future__ import annotations
@@ -33,7 +38,12 @@ RUN = "run"
 DISTRIBUTION = "distribution"
 OBSERVED = "log_loss"
 RUN_WEIGHT = "run_weight"
-REFERENCE_LOSS = "log_reference_loss"
+# Reference-loss coordinates sample each distribution's log loss at the reference inputs as
+# a shift from its runs' mean log loss, a datum: chains then start from the table's own
+# losses whichever table the compiled model was first built for.
+REFERENCE_SHIFT = "log_reference_loss_shift"
+MEAN_LOG_LOSS = "mean_log_loss"
+PADDING_LABEL = "(padding {})"  # the labels of distributions that pad a model's shape
 
 
 @dataclass(frozen=True)
@@ -50,10 +60,65 @@ class Normalisation:
             refs[name] = float(np.mean(np.log(values[values > 0])))
         return cls(refs)
 
-    def log_inputs(self, values: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def log_inputs(self, values: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """log(x / x_ref) for each input, in the given order; log 0 is -inf on purpose."""
         with np.errstate(divide="ignore"):
             return [np.log(np.asarray(v, dtype=float)) - self.log_refs[k] for k, v in values.items()]
+
+
+def run_data(spec: ModelSpec, runs: Runs, normalisation: Normalisation) -> dict[str, np.ndarray]:
+    """Per-run arrays of the model, unpadded: each run's distribution, its normalised log
+    inputs and its observed log loss."""
+    law = spec.law
+    log_inputs = normalisation.log_inputs({k: runs.column(k) for k in law.inputs})
+    return {
+        "distribution_index": runs.distribution_index,
+        **{f"log_{k}": v for k, v in zip(law.inputs, log_inputs, strict=True)},
+        f"{OBSERVED}_observed": np.log(runs.column("loss")),
+    }
+
+
+def model_data(
+    spec: ModelSpec,
+    runs: Runs,
+    normalisation: Normalisation,
+    distributions: int | None = None,
+    *,
+    centring: Mapping[str, np.ndarray] | None = None,
+    run_weight: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The value of every ``pm.Data`` of the model of ``runs`` built for ``distributions``
+    (default: the table's own number).
+
+    Distributions past the table's have no runs and are non-centred (centring 0), the exact
+    form of a parameter no run says anything of. ``centring`` (by :func:`centring_name`, one
+    value per distribution of the table) defaults to the spec's flag; ``run_weight`` (per
+    run) to 1.
+    """
+    own = len(runs.distributions)
+    distributions = own if distributions is None else distributions
+    if distributions < own:
+        raise ValueError(f"a model for {distributions} distributions cannot hold a table of {own}")
+    padding = np.zeros(distributions - own)
+    data = run_data(spec, runs, normalisation)
+    data[RUN_WEIGHT] = np.ones(runs.n_runs) if run_weight is None else np.asarray(run_weight, dtype=float)
+    given = dict(centring or {})
+    for name in centred_parameters(spec, distributions):
+        flag = float(spec.parameters[name].centred)
+        data[centring_name(name)] = np.concatenate(
+            [given.get(centring_name(name), np.full(own, flag)), padding]
+        )
+    if sampled_through_reference(spec):
+        index, log_loss = runs.distribution_index, np.log(runs.column("loss"))
+        mean = np.bincount(index, weights=log_loss, minlength=own) / np.bincount(index, minlength=own)
+        data[MEAN_LOG_LOSS] = np.concatenate([mean, padding + log_loss.mean()])
+    return data
+
+
+def padded_labels(runs: Runs, distributions: int) -> list[str]:
+    """The table's distributions, then one label per padding distribution."""
+    pad = distributions - len(runs.distributions)
+    return list(runs.distributions) + [PADDING_LABEL.format(i) for i in range(pad)]
 
 
 def _prior(name: str, prior: Prior, **kwargs) -> pt.TensorVariable:
@@ -131,15 +196,16 @@ def _prior_log_density(spec: ParameterSpec, log_value, n_distributions: int):
     return pm.logp(pm.Normal.dist(mu, tau), log_value)
 
 
-def _reference_parameters(spec: ModelSpec, log_loss_by_distribution: np.ndarray, others: Mapping) -> dict:
+def _reference_parameters(spec: ModelSpec, mean_log_loss: pt.TensorVariable, others: Mapping) -> dict:
     """The term parameters and exponents of :func:`through_reference`, sampled as the log loss
-    at the reference inputs, log ratios and log slopes, with the spec's prior on each
-    parameter added as a potential (the Jacobian is 1)."""
+    at the reference inputs (a shift from each distribution's mean log loss), log ratios and
+    log slopes, with the spec's prior on each parameter added as a potential (the Jacobian
+    is 1)."""
     terms, slopes = through_reference(spec)
-    n_distributions = len(log_loss_by_distribution)
+    n_distributions = len(pm.modelcontext(None).coords[DISTRIBUTION])
     # flat coordinates: the density comes from the spec's priors on the parameters below
-    log_reference = pm.Flat(REFERENCE_LOSS, dims=DISTRIBUTION, initval=log_loss_by_distribution)
     zeros = np.zeros(n_distributions)
+    log_reference = mean_log_loss + pm.Flat(REFERENCE_SHIFT, dims=DISTRIBUTION, initval=zeros)
     ratios = {name: pm.Flat(ratio_name(name), dims=DISTRIBUTION, initval=zeros) for name in terms[1:]}
     log_slopes = {name: pm.Flat(slope_name(name), dims=DISTRIBUTION, initval=zeros - 1.0) for name in slopes}
     other_logs = {name: pt.log(value) for name, value in others.items()}
@@ -158,7 +224,7 @@ def centring_name(name: str) -> str:
     return f"{name}_centring"
 
 
-def _parameter(spec: ParameterSpec) -> pt.TensorVariable:
+def _parameter(spec: ParameterSpec, data: Mapping[str, np.ndarray]) -> pt.TensorVariable:
     """The parameter, positive, as a scalar (shared) or a vector over distributions."""
     name = spec.name
     if spec.pooling == "shared":
@@ -183,9 +249,8 @@ def _parameter(spec: ParameterSpec) -> pt.TensorVariable:
     # c_d = 1 is the centred form, which suits a parameter the distribution's runs pin down
     # (the non-centred one would tie mu, tau and z along a curved ridge); c_d = 0 is the
     # non-centred form, which keeps the funnel out of the sampler's way where they say
-    # little. The spec's choice is the start; fit() sets c_d from a short pilot run.
-    start = np.full(n_distributions, float(spec.centred))
-    centring = pm.Data(centring_name(name), start, dims=DISTRIBUTION)
+    # little. The spec's choice is the start; a short pilot run sets c_d (see sampling.py).
+    centring = pm.Data(centring_name(name), data[centring_name(name)], dims=DISTRIBUTION)
     z = pm.Normal(f"{name}_z", centring * mu, tau**centring, dims=DISTRIBUTION)
     return pm.Deterministic(name, pt.exp(log_value_from_coordinate(z, mu, tau, centring)), dims=DISTRIBUTION)
 
@@ -196,9 +261,10 @@ def log_value_from_coordinate(z, mu, tau, centring):
     return mu + tau ** (1.0 - centring) * (z - centring * mu)
 
 
-def log_values(spec: ModelSpec, draws: Mapping[str, np.ndarray], centring: Mapping[str, np.ndarray]) -> dict:
+def log_values(spec: ModelSpec, draws: Mapping[str, np.ndarray], data: Mapping[str, np.ndarray]) -> dict:
     """log theta of every per-distribution parameter from the sampled variables alone
-    (draws with a leading sample axis; ``centring`` by :func:`centring_name`)."""
+    (draws with a leading sample axis) and the model's data (:func:`model_data`: each
+    parameter's centring and, in reference-loss coordinates, the mean log losses)."""
     out = {}
     through = sampled_through_reference(spec)
     for name in spec.law.parameters:
@@ -209,15 +275,16 @@ def log_values(spec: ModelSpec, draws: Mapping[str, np.ndarray], centring: Mappi
             out[name] = draws[f"log_{name}"]
         else:
             mu, tau = draws[f"{name}_mu"][:, None], draws[f"{name}_tau"][:, None]
-            out[name] = log_value_from_coordinate(draws[f"{name}_z"], mu, tau, centring[centring_name(name)])
+            out[name] = log_value_from_coordinate(draws[f"{name}_z"], mu, tau, data[centring_name(name)])
     if through:
         terms, slopes = through_reference(spec)
         ratios = {name: draws[ratio_name(name)] for name in terms[1:]}
         log_slopes = {name: draws[slope_name(name)] for name in slopes}
         shared = {n: np.log(draws[n])[:, None] for n, p in spec.parameters.items() if p.pooling == "shared"}
+        log_reference = data[MEAN_LOG_LOSS] + draws[REFERENCE_SHIFT]
         out.update(
             log_values_from_reference(
-                spec.law.reference_terms, draws[REFERENCE_LOSS], ratios, log_slopes, {**shared, **out}
+                spec.law.reference_terms, log_reference, ratios, log_slopes, {**shared, **out}
             )
         )
     return out
@@ -312,26 +379,34 @@ def _is_elemwise(op, scalar_op: type) -> bool:
 
 
 def build_model(
-    spec: ModelSpec, runs: Runs, normalisation: Normalisation | None = None, *, weighted: bool = False
+    spec: ModelSpec,
+    runs: Runs,
+    normalisation: Normalisation | None = None,
+    *,
+    weighted: bool = False,
+    distributions: int | None = None,
 ) -> pm.Model:
     """The PyMC model of ``runs`` under ``spec``.
 
-    Data enter as ``pm.Data`` so a compiled model can be reused for new data of the same shape.
-    ``weighted`` adds a ``run_weight`` per run (1 counts the run, 0 leaves it out).
+    Data enter as ``pm.Data`` (see :func:`model_data`), so a compiled model can be reused for
+    new data, of any number of runs. ``weighted`` adds a ``run_weight`` per run (1 counts
+    the run, 0 leaves it out); ``distributions`` pads the table's with distributions
+    without runs.
     """
     law = spec.law
     normalisation = normalisation or Normalisation.from_runs(runs, law.inputs)
-    coords = {DISTRIBUTION: list(runs.distributions), RUN: np.arange(runs.n_runs)}
-    log_inputs = normalisation.log_inputs({k: runs.column(k) for k in law.inputs})
+    distributions = distributions or len(runs.distributions)
+    data = model_data(spec, runs, normalisation, distributions)
+    coords = {DISTRIBUTION: padded_labels(runs, distributions), RUN: np.arange(runs.n_runs)}
     with pm.Model(coords=coords) as model:
-        index = pm.Data("distribution_index", runs.distribution_index, dims=RUN)
-        inputs = [pm.Data(f"log_{k}", v, dims=RUN) for k, v in zip(law.inputs, log_inputs, strict=True)]
+        index = pm.Data("distribution_index", data["distribution_index"], dims=RUN)
+        inputs = [pm.Data(f"log_{k}", data[f"log_{k}"], dims=RUN) for k in law.inputs]
         through = sampled_through_reference(spec)
-        values = {name: _parameter(spec.parameters[name]) for name in law.parameters if name not in through}
+        values = {
+            name: _parameter(spec.parameters[name], data) for name in law.parameters if name not in through
+        }
         if through:
-            # chains start at each distribution's mean log loss (then nutpie's jitter)
-            index_values, log_loss = runs.distribution_index, np.log(runs.column("loss"))
-            mean_log_loss = np.bincount(index_values, weights=log_loss) / np.bincount(index_values)
+            mean_log_loss = pm.Data(MEAN_LOG_LOSS, data[MEAN_LOG_LOSS], dims=DISTRIBUTION)
             values.update(_reference_parameters(spec, mean_log_loss, values))
         params = {}
         for name in law.parameters:
@@ -343,14 +418,14 @@ def build_model(
         else:
             sigma = _prior("sigma", lik.sigma, dims=DISTRIBUTION)[index]
         mean = _gathered_logs(law.log_loss(*inputs, **params))
-        observed = pm.Data(f"{OBSERVED}_observed", np.log(runs.column("loss")), dims=RUN)
+        observed = pm.Data(f"{OBSERVED}_observed", data[f"{OBSERVED}_observed"], dims=RUN)
         if not weighted:
             pm.StudentT(OBSERVED, nu=lik.nu, mu=mean, sigma=sigma, observed=observed, dims=RUN)
         else:
             # Each run's log likelihood counts with its weight, 0 for a run held out by a
-            # leave-future-out refit, so the fit (all weights 1) and the refits of every
-            # subset share one compiled model: a second one cost ~3-4 s per process.
-            weight = pm.Data(RUN_WEIGHT, np.ones(runs.n_runs), dims=RUN)
+            # leave-future-out refit, so the fit and the refits of every subset share one
+            # compiled model: a second one cost ~3-4 s per process.
+            weight = pm.Data(RUN_WEIGHT, data[RUN_WEIGHT], dims=RUN)
             density = pm.logp(pm.StudentT.dist(nu=lik.nu, mu=mean, sigma=sigma), observed)
             pm.Potential(OBSERVED, (weight * density).sum())
     return model

@@ -14,7 +14,7 @@ import arviz_stats as azs
 import nutpie
 
 from bayes_scaling.data import validate_runs
-from bayes_scaling.fit import ADAPTATIONS
+from bayes_scaling.engine import ADAPTATIONS
 from bayes_scaling.model import build_model
 from bayes_scaling.simulate import DEFAULT_GRID, draw_truth, simulate_runs
 from bayes_scaling.spec import load_spec, spec_from_dict
