@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bayes-scaling demo --output demo-output
 
-# The notebooks run too, in fast mode (fewer draws); any cell that raises fails the suite.
+# The notebooks run too, in fast mode (fewer draws), in the test process so that their fits
+# reuse its compiled models (tests/test_notebooks.py); any cell that raises fails the suite.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	BAYES_SCALING_FAST=1 $(BIN)/python -m pytest -m "not slow" --nbmake tests notebooks
+	$(BIN)/python -m pytest -m "not slow" --durations=15
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

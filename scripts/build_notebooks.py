@@ -8,8 +8,8 @@ full run, for reading on the web). This script makes the second from the first:
     .venv/bin/python scripts/build_notebooks.py 04_your_own_data  # one
     .venv/bin/python scripts/build_notebooks.py --no-run          # cells only, no outputs
 
-The test suite re-executes the .ipynb files with BAYES_SCALING_FAST=1 (fewer draws) through
-nbmake, and checks that each .ipynb holds the cells of its .py.
+The test suite runs each notebook's cells with BAYES_SCALING_FAST=1 (fewer draws) in its own
+process (tests/test_notebooks.py), and checks that each .ipynb holds the cells of its .py.
 """
 
 import argparse

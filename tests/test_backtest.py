@@ -107,8 +107,10 @@ def test_backtest_end_to_end_on_simulated_runs(recovery_runs, tmp_path, capsys):
 
 
 def test_rolling_backtest_on_dask_matches_serial(recovery_runs):
-    """Two cut-offs, once on a local Dask cluster of 2 workers and once serially (without
-    leave-future-out refits inside each backtest: this checks the parallel machinery)."""
+    """Two cut-offs, once on a local Dask cluster (one worker process) and once serially
+    (without leave-future-out refits inside each backtest: this checks the parallel
+    machinery). The worker keeps the model it compiled for the first cut-off and samples the
+    second on it (same spec, same distributions)."""
     options = {"draws": 200, "tune": 200, "chains": 2, "seed": 4}
     cutoffs = [2e10, 5e10]
     spec = no_discrepancy("transfer_gap")
@@ -116,7 +118,7 @@ def test_rolling_backtest_on_dask_matches_serial(recovery_runs):
         recovery_runs, spec, column="pretrain_tokens", cutoffs=cutoffs, scheduler="serial", **options
     )
     dask = bs.rolling_backtest(
-        recovery_runs, spec, column="pretrain_tokens", cutoffs=cutoffs, workers=2, **options
+        recovery_runs, spec, column="pretrain_tokens", cutoffs=cutoffs, workers=1, **options
     )
     assert serial.cutoff.tolist() == dask.cutoff.tolist() and len(serial) == 2 * 9
     pd.testing.assert_series_equal(serial.held_out, dask.held_out)
@@ -126,3 +128,6 @@ def test_rolling_backtest_on_dask_matches_serial(recovery_runs):
     # (a fresh-clone CI run measured 0.0036 against 0.0058 where the errors are 0.004-0.015)
     np.testing.assert_allclose(serial.median_abs_log_error, dask.median_abs_log_error, rtol=0.2, atol=3e-3)
     np.testing.assert_allclose(serial.coverage_90, dask.coverage_90, atol=0.2)
+    # one of the worker's two refits compiled, the other reused its model
+    compiled = sorted(dask.groupby("cutoff").compile_seconds.first())
+    assert compiled[0] < 1 < compiled[1], compiled

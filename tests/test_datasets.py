@@ -51,9 +51,11 @@ def test_unknown_data_set_is_a_clear_error(capsys):
 
 def test_units_of_a_data_set_reach_the_fit_tables_and_plots(tmp_path, capsys):
     runs = bs.load_dataset("mikami2021")
-    subset = runs[runs.distribution.isin(["mulclass-r18", "objdet-r50", "semseg-r50"])]
+    # five distributions: the model of eight that the mikami2021 tests compile serves them
+    subset = runs[runs.distribution.isin(runs.distribution.unique()[:4].tolist() + ["objdet-r50"])]
     subset.attrs = runs.attrs
-    fit = bs.fit(subset, draws=100, tune=100, chains=2, seed=1, progress=False, warn=False)
+    quick = {"draws": 100, "tune": 100, "chains": 2, "seed": 1, "progress": False, "warn": False}
+    fit = bs.fit(subset, "transfer_gap_error_rate", **quick)
     assert (fit.units, fit.loss_unit) == ("images", "test error (1 - top-1 accuracy)")
     path = fit.save(tmp_path / "fit.nc")
     assert bs.load_fit(path).loss_unit == fit.loss_unit
@@ -73,6 +75,7 @@ def test_units_of_a_data_set_reach_the_fit_tables_and_plots(tmp_path, capsys):
     subset.to_csv(csv, index=False)
     out = tmp_path / "flags.nc"
     argv = ["fit", str(csv), "-o", str(out), "--units", "images", "--loss-unit", "error rate"]
+    argv += ["--model", "transfer_gap_error_rate"]
     assert main([*argv, "--draws", "50", "--tune", "50", "--chains", "1", "--quiet"]) == 0
     assert bs.load_fit(out).loss_unit == "error rate"
     assert main(["dataset", "mikami2021"]) == 0
