@@ -17,12 +17,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bayes-scaling demo --output demo-output
 
-# The notebooks run too, in fast mode (fewer draws), in the test process so that their fits
+# The notebooks run too, in fast mode (fewer draws), in a test process so that their fits
 # reuse its compiled models (tests/test_notebooks.py); any cell that raises fails the suite.
+# Two test processes, each taking whole files (whose tests share fits and compiled models):
+# on the 2-core CI machine 337 s of pytest against 441 s in one (benchmarks/RESULTS.md).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -m "not slow" --durations=15
+	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile --durations=15
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

@@ -226,36 +226,21 @@ def test_rank_and_allocate_from_the_command_line(example_fit, tmp_path, capsys):
     assert "'mars'" in capsys.readouterr().err
 
 
-def test_sampling_warnings_print_once_without_source_lines(recovery_runs, tmp_path):
-    """The command shows each sampling warning once, as words; no `cli.py:NN:` and no code line."""
-    import subprocess
-    import sys
-
+def test_sampling_warnings_print_once_without_source_lines(recovery_runs, tmp_path, capsys):
+    """The command shows each sampling warning once, as words; no `cli.py:NN:` and no code line.
+    (Through ``main`` in this process, so that its fit reuses the session's compiled model.)"""
     runs = tmp_path / "runs.csv"
     recovery_runs.to_csv(runs, index=False)
     # 2 chains x 100 draws: too few effective draws, so the fit warns
     short = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "3", "--quiet"]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bayes_scaling.cli",
-            "fit",
-            str(runs),
-            "--output",
-            str(tmp_path / "f.nc"),
-            *short,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    warning_lines = [line for line in done.stderr.splitlines() if "warning:" in line.lower()]
-    assert warning_lines, done.stderr
+    assert main(["fit", str(runs), "--output", str(tmp_path / "f.nc"), *short]) == 0
+    stderr = capsys.readouterr().err
+    warning_lines = [line for line in stderr.splitlines() if "warning:" in line.lower()]
+    assert warning_lines, stderr
     assert all(line.startswith("warning: transfer_gap: ") for line in warning_lines), warning_lines
     assert len(warning_lines) == len(set(warning_lines))
-    assert "SamplingWarning" not in done.stderr and ".py:" not in done.stderr
-    assert "bulk ESS as low as" in done.stderr
+    assert "SamplingWarning" not in stderr and ".py:" not in stderr
+    assert "bulk ESS as low as" in stderr
 
 
 def test_summary_shows_every_parameter_of_a_law_without_a_gap(tmp_path, capsys):
