@@ -11,7 +11,9 @@
 - simulated runs where the law is exact: hold out pre-training above 5e9 tokens (10-20x past
   the data); the bands with the learned discrepancy against parameter-and-noise-only bands;
 - dask: a rolling backtest of mikami2021 over 3 pre-training cut-offs, serially and on a
-  local Dask cluster of 2 workers, numbers and wall time side by side.
+  local Dask cluster of 2 workers, numbers and wall time side by side, with each refit's
+  seconds and how many of them it spent compiling (0 where its process had compiled the
+  model already).
 Every figure is for the bands of new runs (observations), default fit settings.
 """
 
@@ -114,7 +116,8 @@ def main() -> None:
         print("\n## rolling backtest of mikami2021, pre-training cut-offs 8k, 16k, 32k images")
         for name, (seconds, table) in timings.items():
             print(f"{name}: {seconds:.0f} s")
-            print(table[["cutoff", *COLUMNS[1:]]].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            shown = table[["cutoff", *COLUMNS[1:], "fit_seconds", "compile_seconds"]]
+            print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         print(f"serial / dask wall time: {timings['serial'][0] / timings['dask'][0]:.2f}x")
 
 
