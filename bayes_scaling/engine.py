@@ -55,15 +55,14 @@ def padded_distributions(n_distributions: int) -> int:
 
 
 def model_key(spec: ModelSpec, distributions: int) -> tuple[str, int]:
-    """What a compiled model depends on: the law, the priors and pooling, the likelihood, the
-    coordinates and the number of distributions; not the spec's name, texts, centring flags
-    (data, see :func:`model.model_data`) or discrepancy settings, so that specs differing only
-    there share one compiled model."""
+    """What a compiled model depends on: the law, the priors, pooling and centring flags (the
+    template's centring sets the initial point), the likelihood, the coordinates and the
+    number of distributions; not the spec's name, texts or discrepancy settings, so that
+    specs differing only there share one compiled model."""
     plain = spec.to_dict()
     graph = {key: plain[key] for key in ("law", "likelihood", "coordinates")}
     graph["parameters"] = {
-        name: {k: v for k, v in entry.items() if k not in ("why", "centred")}
-        for name, entry in plain["parameters"].items()
+        name: {k: v for k, v in entry.items() if k != "why"} for name, entry in plain["parameters"].items()
     }
     return json.dumps(graph, sort_keys=True), distributions
 
@@ -71,9 +70,10 @@ def model_key(spec: ModelSpec, distributions: int) -> tuple[str, int]:
 def template_runs(spec: ModelSpec, distributions: int) -> Runs:
     """The table a model is compiled from: one run per distribution at inputs 1, loss 1.
 
-    A compiled model takes any table's data, but its draws for a table depended on the data
-    it was compiled with (the same table and seed drew differently after the example had
-    been compiled first than after itself; benchmarks/RESULTS.md): compiled from this
+    A compiled model takes any table's data, but its initial point comes from the data it
+    was compiled with (a partially centred parameter starts at its centring times mu, and a
+    padded table's padding is non-centred): compiled from the table first seen, the same
+    table and seed drew differently after the example than after itself. Compiled from this
     template, a model is the same whatever table came first, and so are the draws."""
     labels = [PADDING_LABEL.format(i) for i in range(distributions)]
     table = pd.DataFrame({DISTRIBUTION: labels, **{name: 1.0 for name in spec.law.inputs}, "loss": 1.0})
@@ -109,7 +109,6 @@ def sample(
     """
     distributions = padded_distributions(len(runs.distributions))
     data = model_data(spec, runs, normalisation, distributions, centring=centring, run_weight=run_weight)
-    options = {"draws": draws, "tune": tune, "chains": chains, "seed": seed, "progress": progress}
     start = time.perf_counter()
     if sampler == "nutpie":
         import nutpie
@@ -124,7 +123,10 @@ def sample(
         compile_seconds = time.perf_counter() - start
         tree = nutpie.sample(
             compiled,
-            **{k: options[k] for k in ("draws", "tune", "chains", "seed")},
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
             cores=min(chains, os.cpu_count() or 1),
             save_warmup=False,
             progress_bar=progress,
