@@ -208,7 +208,7 @@ def _one_cutoff(runs: pd.DataFrame, model, column: str, cutoff: float, options: 
     result = backtest(runs, model, holdout_above=(column, cutoff), **options)
     diagnostics = result.fit.diagnostics
     # how long the refit took, and how much of it compiling: 0 where the process (a Dask
-    # worker, or this one) had already compiled the model of its shape bucket
+    # worker, or this one) had already compiled the model of its distribution bucket
     return result.summary.assign(
         cutoff=cutoff, fit_seconds=diagnostics.seconds, compile_seconds=diagnostics.compile_seconds
     )
@@ -230,7 +230,7 @@ def rolling_backtest(
     (``tcp://host:8786``) uses a running scheduler; ``"serial"`` runs them one after another
     in this process (the same numbers, for checking). Returns the summaries stacked, with a
     ``cutoff`` column and the refit's ``fit_seconds`` and ``compile_seconds`` (each worker
-    process keeps the models it compiled, so refits of one shape bucket compile once per
+    process keeps the models it compiled, so refits of one distribution bucket compile once per
     worker).
     """
     spec = load_spec(model)

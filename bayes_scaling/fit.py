@@ -37,6 +37,7 @@ from .model import (
     build_model,
     centred_parameters,
     centring_name,
+    model_data,
     run_data,
 )
 from .sampling import DEFAULT_TUNE
@@ -186,7 +187,7 @@ def fit(
         parameters then need twice the draws for r_hat <= 1.01). ``tune`` defaults to the
         engine's: 300 with nutpie, 1000 with PyMC's NUTS (see :mod:`sampling`).
     sampler
-        ``"nutpie"`` (default, compiled once per process and shape bucket, see
+        ``"nutpie"`` (default, compiled once per process and distribution bucket, see
         :mod:`engine`) or ``"pymc"``.
     adaptation
         nutpie's mass-matrix adaptation, ``"diag"`` (default) or ``"low_rank"`` (4-8x
@@ -317,7 +318,8 @@ def _attach_data(
     tree["runs"] = xr.DataTree(xr.Dataset.from_dataframe(table.rename_axis(RUN)))
     centred = centred_parameters(spec, len(runs.distributions))
     if centred:  # the coordinates the draws were made in, for the curious and for refits
-        centring = {name: (DISTRIBUTION, chosen.centring[centring_name(name)]) for name in centred}
+        used = model_data(spec, runs, normalisation, centring=chosen.centring)  # the spec's where none given
+        centring = {name: (DISTRIBUTION, used[centring_name(name)]) for name in centred}
         tree["centring"] = xr.DataTree(xr.Dataset(centring, coords={DISTRIBUTION: list(runs.distributions)}))
     return tree
 

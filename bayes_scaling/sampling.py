@@ -117,7 +117,7 @@ class Plan:
     """How the run samples: what the pilot chose (or the caller set)."""
 
     spec: ModelSpec  # in the coordinates the run samples in
-    centring: dict[str, np.ndarray]  # by centring_name, one value per distribution
+    centring: dict[str, np.ndarray]  # by centring_name, one value per distribution; {}: the spec's flags
     target_accept: float
     draws: int
     pilot_compile_seconds: float = 0.0
@@ -141,13 +141,8 @@ def plan(
     unless given, DEFAULT_DRAWS unless given); with ``"pilot"``, what a pilot run finds (see
     the constants above): the centring, the coordinates, the target and the draws."""
     target = TARGET_ACCEPT_LOOSE if target_accept is None else target_accept
-    if centring_from != "pilot":
-        n_distributions = len(runs.distributions)
-        centring = {
-            centring_name(n): np.full(n_distributions, float(spec.parameters[n].centred))
-            for n in centred_parameters(spec, n_distributions)
-        }
-        return Plan(spec, centring, target, draws or DEFAULT_DRAWS)
+    if centring_from != "pilot":  # no centring given: the model takes the spec's flags
+        return Plan(spec, {}, target, draws or DEFAULT_DRAWS)
     asked = spec
     if _pilot_in_reference(spec, runs):
         spec = dataclasses.replace(spec, coordinates="reference_loss")

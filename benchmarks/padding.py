@@ -1,4 +1,4 @@
-"""What padding a table up to its shape bucket costs in sampling, and what it changes.
+"""What padding a table up to its distribution bucket costs in sampling, and what it changes.
 
     .venv/bin/python benchmarks/padding.py [--data example six sim12 sim24 mikami2021] [--seeds 2]
 

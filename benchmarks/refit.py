@@ -8,7 +8,7 @@ In one fresh process, with the default fit (leave-future-out refits included):
    sample, seed 0);
 3. a larger table: 12 simulated distributions (20 runs each, the example's law and grid);
 4. that table less one distribution (11 distributions).
-Prints each fit's wall time, the seconds of it spent compiling, its shape bucket, and its
+Prints each fit's wall time, the seconds of it spent compiling, its distribution bucket, and its
 health, and the ratio of the second fit's time to the first's. ``--exact`` turns the
 padding off (each number of distributions compiles its own model), for the same fits
 side by side.
