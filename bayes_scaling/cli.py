@@ -77,7 +77,7 @@ def _summary(args: argparse.Namespace) -> int:
 def _dataset(args: argparse.Namespace) -> int:
     if args.name is None:
         shown = bs.list_datasets()[["name", "units", "loss_unit", "model", "description"]]
-        print(format_table(shown, "shipped run tables"))
+        print(format_table(shown, "run tables (real ones fetched from their source on first use)"))
         return 0
     table = bs.load_dataset(args.name)
     if args.output:
@@ -140,7 +140,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _read_runs(source: str, units: str | None, loss_unit: str | None):
-    """A CSV path, or the name of a shipped data set (which carries its units)."""
+    """A CSV path, or the name of a catalogued data set (which carries its units)."""
     if not Path(source).exists() and source in bs.datasets.CATALOG:
         table = bs.load_dataset(source)
     else:
@@ -436,7 +436,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_summary)
 
-    p = sub.add_parser("dataset", help="list the shipped run tables, or write one as CSV")
+    p = sub.add_parser(
+        "dataset",
+        help="list the run tables, or write one as CSV (real tables are fetched on first use; "
+        "BAYES_SCALING_DATA_DIR names an offline folder of their upstream files)",
+    )
     p.add_argument("name", nargs="?", help="data set name (e.g. mikami2021); none lists them")
     p.add_argument("--output", "-o", help="CSV file to write (default: stdout)")
     p.set_defaults(run=_dataset)
@@ -444,7 +448,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "backtest", help="hold out the largest runs, refit on the rest, score the bands on them"
     )
-    p.add_argument("runs", help="CSV of runs, or a shipped data set name (mikami2021)")
+    p.add_argument("runs", help="CSV of runs, or a data set name (mikami2021)")
     p.add_argument(
         "--model",
         help="model name or spec path (default: a shipped table's own, e.g. transfer_gap_error_rate "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,26 @@ from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
 # Small but honest sampling settings for tests: fixed seeds, fewer draws.
 FAST = {"draws": 500, "tune": 500, "chains": 4, "seed": 11, "progress": False}
+
+
+@functools.cache
+def _fetch(name: str) -> pd.DataFrame | str:
+    try:
+        return bs.load_dataset(name)
+    except bs.BayesScalingError as error:
+        return str(error)
+
+
+def real_table(name: str) -> pd.DataFrame:
+    """A real run table (a copy), or skip the test saying why when it cannot be had: no
+    ``BAYES_SCALING_DATA_DIR`` and no network. Tests never need ``../shared``; ``make test``
+    points the variable there when the folder exists. Tried once per session."""
+    found = _fetch(name)
+    if isinstance(found, str):
+        pytest.skip(f"real table {name} unavailable: {found}")
+    table = found.copy()
+    table.attrs = dict(found.attrs)
+    return table
 
 
 def no_discrepancy(model: str) -> bs.ModelSpec:

@@ -1,32 +1,49 @@
-"""Shipped run tables: shape, schema, provenance, and units that reach every output."""
+"""Run tables: the shipped example and the real tables fetched on first use; shape, schema,
+provenance, what happens without network, and units that reach every output."""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import real_table
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
+from bayes_scaling.datasets import CATALOG, upstream
 
 
-def test_catalog_lists_the_example_and_the_real_table():
+def test_catalog_lists_the_example_and_the_real_tables():
     table = bs.list_datasets()
-    assert table.name.tolist() == ["example", "mikami2021"]
-    assert {"units", "loss_unit", "model", "source", "licence"} <= set(table.columns)
+    assert table.name.tolist() == ["example", "mikami2021", "alabdulmohsin2022"]
+    assert {"units", "loss_unit", "model", "source", "licence", "fetched"} <= set(table.columns)
+    assert table.fetched.tolist() == [False, True, True]
     # each names a shipped spec whose priors suit its units
     assert table.set_index("name").model.to_dict() == {
         "example": "transfer_gap",
         "mikami2021": "transfer_gap_error_rate",
+        "alabdulmohsin2022": "transfer_gap_error_rate",
     }
     assert set(table.model) <= set(bs.available_models())
+    # real tables are pinned: a commit in the URL and a sha256
+    for name in ("mikami2021", "alabdulmohsin2022"):
+        source = CATALOG[name]["upstream"]
+        assert len(source["sha256"]) == 64 and source["file"].startswith(f"{name}/")
+        assert any(len(part) == 40 for part in source["url"].split("/"))
+
+
+def test_no_real_table_is_committed():
+    from importlib import resources
+
+    shipped = {p.name for p in resources.files("bayes_scaling.datasets").iterdir()}
+    assert not {name for name in shipped if "mikami" in name or "alabdulmohsin" in name}
 
 
 def test_mikami2021_is_the_real_transfer_table():
-    runs = bs.load_dataset("mikami2021")
+    runs = real_table("mikami2021")
     assert runs.shape == (161, 8)
     assert runs.distribution.nunique() == 8
     assert runs.groupby("distribution").size().min() == 14
@@ -36,21 +53,67 @@ def test_mikami2021_is_the_real_transfer_table():
     assert runs.finetune_tokens.min() == pytest.approx(0.01 * 1_281_167, abs=1)
     assert runs.attrs["units"] == "images" and runs.attrs["loss_unit"].startswith("test error")
     assert "0a2a47ef15450ed337862188409bb4e098444a7e" in runs.attrs["source"]
-    licence = bs.datasets.dataset_path("mikami2021").replace("mikami2021.csv", "mikami2021_LICENSE.txt")
-    assert "Permission is hereby granted, free of charge" in Path(licence).read_text()
+    assert runs.attrs["licence"].startswith("MIT")
     # the validated table carries the units on
     valid = bs.validate_runs(runs)
     assert (valid.units, valid.loss_unit) == ("images", runs.attrs["loss_unit"])
 
 
+def test_alabdulmohsin2022_is_few_shot_transfer_with_f_shots_times_classes():
+    runs = real_table("alabdulmohsin2022")
+    assert runs.distribution.nunique() == 24  # 4 downstream data sets x 6 architectures
+    assert "cifar100 ViT/B/16" in set(runs.distribution)
+    np.testing.assert_array_equal(
+        runs.groupby("downstream").finetune_tokens.unique().map(sorted).to_dict()["imagenet"],
+        [5000.0, 10000.0, 25000.0],
+    )
+    per_curve = runs.groupby(["distribution", "shots_per_class"]).size()
+    assert per_curve.max() == upstream.CHECKPOINTS_PER_CURVE and per_curve.min() >= 10
+    assert ((runs.loss > 0) & (runs.loss < 1)).all() and runs.attrs["units"] == "examples"
+    bs.validate_runs(runs)
+
+
 def test_unknown_data_set_is_a_clear_error(capsys):
-    with pytest.raises(bs.BayesScalingError, match="unknown data set 'nope'; shipped: example, mikami2021"):
+    with pytest.raises(bs.BayesScalingError, match="unknown data set 'nope'; known: example, mikami2021"):
         bs.load_dataset("nope")
     assert main(["dataset", "nope"]) == 2
 
 
+def test_the_offline_folder_must_hold_the_pinned_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(upstream.DATA_DIR_VARIABLE, str(tmp_path))
+    with pytest.raises(bs.BayesScalingError, match=r"holds no mikami2021/results_finetune.csv.*unset"):
+        bs.load_dataset("mikami2021")
+    (tmp_path / "mikami2021").mkdir()
+    (tmp_path / "mikami2021" / "results_finetune.csv").write_text("not the file\n")
+    with pytest.raises(bs.BayesScalingError, match="is not the pinned upstream file: sha256"):
+        bs.load_dataset("mikami2021")
+
+
+def test_without_network_or_folder_one_clear_error_fast(tmp_path, monkeypatch, capsys):
+    """Nothing listens on port 9 of this machine: the download fails at once, and the error
+    names the URL, the file and the variable; the CLI prints it without a traceback."""
+    monkeypatch.delenv(upstream.DATA_DIR_VARIABLE, raising=False)
+    monkeypatch.setattr("pooch.os_cache", lambda project: tmp_path)
+    source = dict(CATALOG["mikami2021"]["upstream"], url="http://127.0.0.1:9/results_finetune.csv")
+    monkeypatch.setitem(CATALOG["mikami2021"], "upstream", source)
+    start = time.perf_counter()
+    with pytest.raises(bs.BayesScalingError) as error:
+        bs.load_dataset("mikami2021")
+    assert time.perf_counter() - start < 30
+    message = str(error.value)
+    for part in (
+        "http://127.0.0.1:9/results_finetune.csv",
+        "mikami2021/results_finetune.csv",
+        "BAYES_SCALING_DATA_DIR",
+    ):
+        assert part in message
+    assert main(["dataset", "mikami2021"]) == 2
+    err = capsys.readouterr().err
+    assert "BAYES_SCALING_DATA_DIR" in err and "Traceback" not in err
+
+
 def test_units_of_a_data_set_reach_the_fit_tables_and_plots(tmp_path, capsys):
-    runs = bs.load_dataset("mikami2021")
+    runs = real_table("mikami2021")
     # five distributions: the model of eight that the mikami2021 tests compile serves them
     subset = runs[runs.distribution.isin(runs.distribution.unique()[:4].tolist() + ["objdet-r50"])]
     subset.attrs = runs.attrs
@@ -83,7 +146,8 @@ def test_units_of_a_data_set_reach_the_fit_tables_and_plots(tmp_path, capsys):
     np.testing.assert_allclose(written.loss, runs.loss)
 
 
-def test_backtest_of_a_shipped_table_uses_the_model_for_its_units(monkeypatch, capsys):
+def test_backtest_of_a_catalogued_table_uses_the_model_for_its_units(monkeypatch, capsys):
+    real_table("mikami2021")
     chosen = []
 
     def record(runs, model, **options):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import FAST, no_discrepancy
+from conftest import FAST, no_discrepancy, real_table
 
 import bayes_scaling as bs
 from bayes_scaling.simulate import simulate_runs
@@ -86,7 +86,7 @@ def test_default_fit_of_real_transfer_data_is_healthy():
     leaves 1 divergence and seed 7 r_hat 1.065 (beta's ESS 54), with this package's code of
     the day before as with today's: seeds 1-6 meet these checks, and the test takes seed 1."""
     fit = bs.fit(
-        bs.load_dataset("mikami2021"),
+        real_table("mikami2021"),
         no_discrepancy("transfer_gap_error_rate"),
         seed=1,
         progress=False,
@@ -109,8 +109,8 @@ def test_a_prior_on_the_floor_above_the_runs_is_named_before_sampling(monkeypatc
     distribution's smallest error, and the fit says so, and what to use, before sampling."""
     from bayes_scaling.diagnostics import check_floor_prior
 
-    mikami = bs.load_dataset("mikami2021")
-    runs = bs.validate_runs(mikami)  # a shipped table brings its loss unit
+    mikami = real_table("mikami2021")
+    runs = bs.validate_runs(mikami)  # a catalogued table brings its loss unit
     message = check_floor_prior(bs.load_spec("transfer_gap"), runs)
     assert "8 of 8 distributions" in message and "mulclass-r50: 2% below 0.229" in message
     assert "test error" in message and "transfer_gap_error_rate" in message

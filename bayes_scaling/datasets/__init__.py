@@ -1,8 +1,9 @@
-"""Run tables shipped with the package: the SYNTHETIC example and real public data.
+"""Run tables: the SYNTHETIC example shipped with the package, and real public tables
+fetched on first use from their source (see :mod:`.upstream`).
 
-Each table is a CSV in this folder; what it is, its units and where it came from are in
-``CATALOG`` below (data, not code). A table loaded with :func:`load_dataset` carries its
-units in ``DataFrame.attrs``, and :func:`bayes_scaling.fit` labels the fit with them.
+What each table is, its units and where it comes from are in ``CATALOG`` below (data, not
+code). A table loaded with :func:`load_dataset` carries its units in ``DataFrame.attrs``, and
+:func:`bayes_scaling.fit` labels the fit with them.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from importlib import resources
 import pandas as pd
 
 from ..data import BayesScalingError
+from . import upstream
 
-CATALOG: dict[str, dict[str, str]] = {
+CATALOG: dict[str, dict] = {
     "example": {
         "file": "example_runs.csv",
         "description": "SYNTHETIC transfer runs of 8 distributions drawn from the transfer-gap law "
@@ -25,7 +27,6 @@ CATALOG: dict[str, dict[str, str]] = {
         "licence": "MIT (this package)",
     },
     "mikami2021": {
-        "file": "mikami2021.csv",
         "description": "Real synthetic-to-real transfer: ResNets pre-trained on rendered images "
         "(4 tasks x 5 backbones), fine-tuned on ImageNet; 161 runs, 8 distributions "
         "(pre-training task-backbone); p = pre-training images, f = fine-tuning images, "
@@ -36,35 +37,81 @@ CATALOG: dict[str, dict[str, str]] = {
         "model": "transfer_gap_error_rate",
         "source": "Mikami et al. 2021, arXiv:2108.11018; pfnet-research/cg-transfer, "
         "results/results_finetune.csv at commit 0a2a47ef15450ed337862188409bb4e098444a7e "
-        "(64k pool), derived by scripts/make_mikami2021.py",
-        "licence": "MIT, mikami2021_LICENSE.txt beside the table",
+        "(64k pool), fetched on first use and derived by bayes_scaling.datasets.upstream",
+        "licence": "MIT (upstream repository)",
+        "upstream": {
+            "file": "mikami2021/results_finetune.csv",
+            "url": "https://raw.githubusercontent.com/pfnet-research/cg-transfer/"
+            "0a2a47ef15450ed337862188409bb4e098444a7e/results/results_finetune.csv",
+            "sha256": "f5757c36b2aa4336f7c0e0098f557d10906491c8befff582ec03b6212617052b",
+        },
+        "derive": upstream.derive_mikami2021,
+    },
+    "alabdulmohsin2022": {
+        "description": "Real few-shot transfer after JFT pre-training: 4 downstream data sets x "
+        "6 architectures (24 distributions), 5/10/25 shots per class, 25 log-spaced "
+        "pre-training checkpoints per curve; p = pre-training examples seen, f = shots x "
+        "classes, loss = few-shot error rate",
+        "units": "examples",
+        "loss_unit": "few-shot test error rate",
+        "model": "transfer_gap_error_rate",
+        "source": "Alabdulmohsin, Neyshabur and Zhai 2022, arXiv:2209.06640; "
+        "google-research/google-research, revisiting_neural_scaling_laws/data/"
+        "benchmark.vision.csv at commit 9853680c781781bd8d3de20aa61c7373ce059913, fetched on "
+        "first use and derived by bayes_scaling.datasets.upstream",
+        "licence": "Apache-2.0 (upstream repository)",
+        "upstream": {
+            "file": "alabdulmohsin2022/benchmark.vision.csv",
+            "url": "https://raw.githubusercontent.com/google-research/google-research/"
+            "9853680c781781bd8d3de20aa61c7373ce059913/revisiting_neural_scaling_laws/data/"
+            "benchmark.vision.csv",
+            "sha256": "23b00692d71e58aa5a2a941e831d57688e0977fdcf5f5125ff7b64283b5d9e83",
+        },
+        "derive": upstream.derive_alabdulmohsin2022,
     },
 }
 
+DESCRIBED = ("description", "units", "loss_unit", "model", "source", "licence")
+
 
 def list_datasets() -> pd.DataFrame:
-    """The shipped run tables: ``name, description, units, loss_unit, model, source, licence``
-    (``model``: the shipped spec whose priors suit the table's units)."""
+    """The run tables: ``name, description, units, loss_unit, model, source, licence,
+    fetched`` (``model``: the shipped spec whose priors suit the table's units; ``fetched``:
+    whether the table comes from its upstream source on first use)."""
     rows = [
-        {"name": name, **{k: v for k, v in entry.items() if k != "file"}} for name, entry in CATALOG.items()
+        {"name": name, **{k: entry[k] for k in DESCRIBED}, "fetched": "upstream" in entry}
+        for name, entry in CATALOG.items()
     ]
     return pd.DataFrame(rows)
 
 
-def dataset_path(name: str) -> str:
-    """Path of a shipped run table (CSV) inside the installed package."""
+def _entry(name: str) -> dict:
     if name not in CATALOG:
-        raise BayesScalingError(f"unknown data set {name!r}; shipped: {', '.join(CATALOG)}")
-    return str(resources.files(__package__) / CATALOG[name]["file"])
+        raise BayesScalingError(f"unknown data set {name!r}; known: {', '.join(CATALOG)}")
+    return CATALOG[name]
+
+
+def dataset_path(name: str) -> str:
+    """Path of a run table's file: the CSV inside the package for the example, the upstream
+    file (fetched on first use, see :func:`.upstream.upstream_file`) for a real table."""
+    entry = _entry(name)
+    if "upstream" in entry:
+        return str(upstream.upstream_file(entry["upstream"]))
+    return str(resources.files(__package__) / entry["file"])
 
 
 def load_dataset(name: str) -> pd.DataFrame:
-    """A shipped run table, with its units in ``attrs`` (``units``, ``loss_unit``, ``source``)
-    and the spec that suits them (``model``)."""
-    table = pd.read_csv(dataset_path(name))
-    entry = CATALOG[name]
-    kept = ("units", "loss_unit", "model", "source", "licence")
-    table.attrs.update({k: entry[k] for k in kept} | {"name": name})
+    """A run table, with its units in ``attrs`` (``units``, ``loss_unit``, ``source``) and the
+    spec that suits them (``model``).
+
+    Real tables are fetched from their pinned source on first use and cached (or read from
+    the folder named by ``BAYES_SCALING_DATA_DIR``, where nothing is downloaded), then
+    derived by this package's code; a clear error names the file and that variable when
+    neither works."""
+    entry = _entry(name)
+    path = dataset_path(name)
+    table = entry["derive"](path) if "derive" in entry else pd.read_csv(path)
+    table.attrs.update({k: entry[k] for k in DESCRIBED if k != "description"} | {"name": name})
     return table
 
 
