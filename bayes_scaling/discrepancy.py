@@ -54,12 +54,26 @@ MIN_LOG_LIKELIHOOD_GAIN = gain_threshold(1)  # 1.35
 # In ``Discrepancy.scales``, a scale for every input: how fits saved before the scales were
 # per input (one scale on the combined distance) are read back, unchanged in meaning.
 EVERY_INPUT = "*"
+# The direction in which every input grows together (their product: compute, for params x
+# tokens), measured beside each input's own (see :func:`directions`).
+PRODUCT = "product"
+# Powers of the distance a misfit may grow with past the data: levelling off (1/2), linear,
+# accelerating (2). A few values, not a continuum: held-out runs at two or three distances
+# tell these apart and little more.
+GROWTH_POWERS = (0.5, 1.0, 2.0)
+NORMAL_NU = 1e6  # a Student-t this heavy is the Normal
+# Levels of an input with fewer runs say nothing of a misfit shared by a level's runs (where
+# every run has its own input values, as in the example, there are none)
+MIN_RUNS_PER_LEVEL = 3
 
 
 @dataclass(frozen=True)
 class Discrepancy:
-    """The learned scales (log loss per unit of log-distance beyond the fitted range, one
-    per input tested; 0 for the rest) and how they were measured."""
+    """The law's learned misfit and how it was measured.
+
+    Past the data: a scale per direction tested (log loss per unit of log-distance beyond the
+    fitted range along it; 0 for the rest) and the power of the distance it grows with.
+    Inside the data: each distribution's misfit (sd on log loss; 0 for the rest)."""
 
     scales: Mapping[str, float] = field(default_factory=dict)
     log_likelihood_gains: Mapping[str, float] = field(default_factory=dict)  # each best scale's over none
@@ -67,40 +81,75 @@ class Discrepancy:
     cuts: tuple[str, ...] = ()
     note: str = ""
     threshold: float = MIN_LOG_LIKELIHOOD_GAIN  # the gain a scale had to pass to be kept
+    powers: Mapping[str, float] = field(default_factory=dict)  # growth with distance; 1 unless learned
+    misfit: Mapping[str, float] = field(default_factory=dict)  # per distribution, inside the data
+    misfit_gains: Mapping[str, float] = field(default_factory=dict)
+    misfit_threshold: float = 0.0
 
     def scale(self, name: str) -> float:
-        """The scale of one input (0 where none was learned)."""
-        return float(self.scales.get(name, self.scales.get(EVERY_INPUT, 0.0)))
+        """The scale along one direction (0 where none was learned)."""
+        fallback = 0.0 if name == PRODUCT else self.scales.get(EVERY_INPUT, 0.0)
+        return float(self.scales.get(name, fallback))
+
+    def power(self, name: str) -> float:
+        """The power of the distance the misfit grows with along one direction."""
+        return float(self.powers.get(name, 1.0))
 
     @property
     def learned(self) -> bool:
-        """Whether any input has a scale above 0: bands past the data are wider than the law's."""
-        return any(value > 0 for value in self.scales.values())
+        """Whether any misfit was learned: bands are wider than the law's alone somewhere."""
+        return any(value > 0 for value in (*self.scales.values(), *self.misfit.values()))
 
-    def law_error_sd(self, beyond: np.ndarray, inputs: tuple[str, ...]) -> np.ndarray:
+    def distribution_misfit(self, labels: np.ndarray | None, rows: int) -> np.ndarray:
+        """Each row's misfit sd inside the data: its distribution's (0 where none was kept),
+        or for a new distribution (``labels=None``) the root mean square over the
+        distributions fitted, a new one being as likely to stray as a fitted one."""
+        if labels is None:
+            values = np.array([*self.misfit.values(), *[0.0] * (len(self.misfit_gains) - len(self.misfit))])
+            return np.full(rows, np.sqrt((values**2).mean()) if len(values) else 0.0)
+        return np.array([self.misfit.get(str(label), 0.0) for label in labels])
+
+    def law_error_sd(
+        self, beyond: np.ndarray, inputs: tuple[str, ...], labels: np.ndarray | None = None
+    ) -> np.ndarray:
         """Standard deviation of the law's error on log loss at rows lying ``beyond`` (rows x
-        inputs, see :func:`distances_beyond`) their fitted ranges."""
-        scales = np.array([self.scale(name) for name in inputs])
-        return np.sqrt(((beyond * scales) ** 2).sum(axis=-1))
+        :func:`directions` of ``inputs``, see :func:`distances_beyond`) their fitted ranges,
+        of distributions ``labels`` (None: a new distribution)."""
+        names = directions(inputs)[: beyond.shape[-1]]
+        scales = np.array([self.scale(name) for name in names])
+        powers = np.array([self.power(name) for name in names])
+        past = ((scales * beyond**powers) ** 2).sum(axis=-1)
+        return np.sqrt(past + self.distribution_misfit(labels, len(beyond)) ** 2)
 
     def to_dict(self) -> dict:
         return asdict(self) | {
-            "scales": dict(self.scales),
-            "log_likelihood_gains": dict(self.log_likelihood_gains),
+            name: dict(getattr(self, name))
+            for name in ("scales", "log_likelihood_gains", "powers", "misfit", "misfit_gains")
         }
 
     def describe(self) -> str:
-        """One phrase: the scales and the evidence for them, or why there are none."""
+        """One phrase: the misfit learned and the evidence for it, or why there is none."""
+        inside = (
+            "misfit inside the data: "
+            + (
+                ", ".join(f"{name} {value:.3g}" for name, value in self.misfit.items())
+                if self.misfit
+                else "none"
+            )
+            + (f" (kept where the gain passes {self.misfit_threshold:.2f})" if self.misfit_gains else "")
+        )
         if self.note:
-            return self.note
+            return f"{self.note}; {inside}"
         each = "; ".join(
-            f"{name} {self.scale(name):.3g} (gain {self.log_likelihood_gains.get(name, 0.0):.2f})"
+            f"{name} {self.scale(name):.3g}"
+            + (f" x d^{self.power(name):g}" if self.power(name) != 1 else "")
+            + f" (gain {self.log_likelihood_gains.get(name, 0.0):.2f})"
             for name in self.scales
         )
         return (
             f"scale per unit log-distance beyond the fitted range, from {self.heldout_runs} held-out "
             f"runs: {each} (a scale is kept where its log-likelihood gain over none passes "
-            f"{self.threshold:.2f})"
+            f"{self.threshold:.2f}); {inside}"
         )
 
     @classmethod
@@ -113,16 +162,34 @@ class Discrepancy:
         return cls(**{**raw, "cuts": tuple(raw.get("cuts", ()))})
 
 
+def directions(inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The directions distance is measured along: each input, and with two or more inputs
+    their product (:data:`PRODUCT`), the direction future runs take (compute, for params x
+    tokens). Runs in a diagonal band of the inputs are far along it in the corner past the
+    band, though inside each input's own range."""
+    return (*inputs, PRODUCT) if len(inputs) > 1 else tuple(inputs)
+
+
+def log_coordinates(table: pd.DataFrame, inputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Each direction's natural-log coordinate of the rows (-inf where an input is 0)."""
+    with np.errstate(divide="ignore"):
+        logs = {column: np.log(table[column].to_numpy(float)) for column in inputs}
+    if len(inputs) > 1:
+        logs[PRODUCT] = np.sum(list(logs.values()), axis=0)
+    return logs
+
+
 def fitted_ranges(table: pd.DataFrame, inputs: tuple[str, ...]) -> pd.DataFrame:
-    """Smallest and largest positive value of each input per distribution (``<input>_min/_max``),
-    plus a row ``*`` for all runs together (the range a new distribution is judged by)."""
+    """Smallest and largest log coordinate along each direction (``log_<direction>_min/_max``,
+    see :func:`directions`; zeros left out) per distribution, plus a row ``*`` for all runs
+    together (the range a new distribution is judged by)."""
     rows = {}
     groups = [(name, part) for name, part in table.groupby(DISTRIBUTION, sort=False)] + [("*", table)]
     for name, part in groups:
         row = {}
-        for column in inputs:
-            positive = part[column][part[column] > 0]
-            row[f"{column}_min"], row[f"{column}_max"] = positive.min(), positive.max()
+        for direction, values in log_coordinates(part, inputs).items():
+            finite = values[np.isfinite(values)]
+            row[f"log_{direction}_min"], row[f"log_{direction}_max"] = finite.min(), finite.max()
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -130,62 +197,68 @@ def fitted_ranges(table: pd.DataFrame, inputs: tuple[str, ...]) -> pd.DataFrame:
 def distances_beyond(
     grid: pd.DataFrame, ranges: pd.DataFrame, inputs: tuple[str, ...], labels: np.ndarray | None = None
 ) -> np.ndarray:
-    """Log-distance of each grid row beyond its distribution's fitted range of each input
-    (rows x inputs; 0 inside).
+    """Log-distance of each grid row beyond its distribution's fitted range along each
+    direction (rows x :func:`directions`; 0 inside, and 0 where an input is 0).
 
     ``labels`` are the distributions the rows are judged by (default the grid's
-    ``distribution`` column; ``*`` for the range of all runs).
+    ``distribution`` column; ``*`` for the range of all runs). In e-folds, not in widths of
+    the range: on lin2024's curves, distances in range widths (a longer lever past a narrow
+    range) learned scales that left held-out runs uncovered (0.59 and 0.77 against 0.81 and
+    0.88; benchmarks/RESULTS.md, issue 27).
     """
     labels = grid[DISTRIBUTION].astype(str).to_numpy() if labels is None else labels
     bounds = ranges.reindex(labels)
-    beyond = np.zeros((len(grid), len(inputs)))
-    for i, column in enumerate(inputs):
-        with np.errstate(divide="ignore"):
-            x = np.log(grid[column].to_numpy(float))
-        low, high = (
-            np.log(bounds[f"{column}_min"].to_numpy(float)),
-            np.log(bounds[f"{column}_max"].to_numpy(float)),
-        )
+    coordinates = log_coordinates(grid, inputs)
+    beyond = np.zeros((len(grid), len(coordinates)))
+    for i, (direction, x) in enumerate(coordinates.items()):
+        low = bounds[f"log_{direction}_min"].to_numpy(float)
+        high = bounds[f"log_{direction}_max"].to_numpy(float)
         beyond[:, i] = np.where(np.isfinite(x), np.maximum(x - high, 0.0) + np.maximum(low - x, 0.0), 0.0)
     return beyond
 
 
 def combined_distance(beyond: np.ndarray) -> np.ndarray:
-    """The extrapolation distance of rows lying ``beyond`` (rows x inputs, see
-    :func:`distances_beyond`) their fitted ranges: the inputs' distances in quadrature."""
-    return np.sqrt((beyond**2).sum(axis=-1))
+    """The extrapolation distance of rows lying ``beyond`` (rows x directions, see
+    :func:`distances_beyond`) their fitted ranges: the largest distance along any direction."""
+    return beyond.max(axis=-1, initial=0.0)
 
 
 def extrapolation_distance(
     grid: pd.DataFrame, ranges: pd.DataFrame, inputs: tuple[str, ...], labels: np.ndarray | None = None
 ) -> np.ndarray:
-    """Log-distance of each grid row beyond its distribution's fitted range, the inputs'
-    distances (:func:`distances_beyond`) combined in quadrature; 0 inside the range."""
+    """Log-distance of each grid row beyond its distribution's fitted range: the largest of
+    its distances along the directions (:func:`distances_beyond`); 0 inside the range."""
     return combined_distance(distances_beyond(grid, ranges, inputs, labels))
 
 
 def leave_future_out_cuts(
     table: pd.DataFrame, inputs: tuple[str, ...], min_runs: int
 ) -> dict[str, np.ndarray]:
-    """For each input, the runs a leave-future-out refit holds out: in each distribution with
-    at least ``MIN_LEVELS`` distinct values of the input, the runs at its largest third of
-    those values (at least the largest one), as long as 2 values and ``min_runs`` runs
-    remain. Several levels, not one, so the held-out runs reach a distance past the rest
-    like the one predictions are asked for. Inputs where no distribution qualifies are left out."""
+    """For each direction (:func:`directions`), the runs a leave-future-out refit holds out:
+    in each distribution with at least ``MIN_LEVELS`` distinct values along it, the runs at
+    its largest third of those values (at least the largest one), as long as 2 values and
+    ``min_runs`` runs remain. Several levels, not one, so the held-out runs reach a distance
+    past the rest like the one predictions are asked for. Directions where no distribution
+    qualifies are left out."""
     cuts = {}
-    for column in inputs:
+    for direction, coordinate in log_coordinates(table, inputs).items():
+        # rounded: a product's logs from different inputs must match where the values do
+        coordinate = pd.Series(np.round(coordinate, 9), index=table.index)
         held = np.zeros(len(table), dtype=bool)
-        for _, part in table.groupby(DISTRIBUTION, sort=False):
-            values = part[column]
-            levels = np.sort(values[values > 0].unique())
+        for _, part in coordinate.groupby(table[DISTRIBUTION].to_numpy(), sort=False):
+            levels = np.sort(part[np.isfinite(part)].unique())
             if len(levels) < MIN_LEVELS:
                 continue
-            top = (values >= levels[-max(1, len(levels) // LEVEL_SHARE)]).to_numpy()
+            top = (part >= levels[-max(1, len(levels) // LEVEL_SHARE)]).to_numpy()
             if (~top).sum() >= min_runs:
                 held[part.index.to_numpy()[top]] = True
         if held.any():
-            cuts[column] = held
+            cuts[direction] = held
     return cuts
+
+
+def _t_log_likelihood(residual: np.ndarray, variance: np.ndarray, nu: float) -> float:
+    return float(stats.t.logpdf(residual, nu, scale=np.sqrt(variance)).sum())
 
 
 def learn_scale(
@@ -204,17 +277,99 @@ def learn_scale(
     expects, or too few to tell, leave bands past the data as they are. ``threshold`` is the
     gain to pass (see :func:`gain_threshold` where several inputs are tested).
     """
+    scale, _, gain = _best_growth(residual, variance, distance, nu, powers=(1.0,))
+    return (scale if gain > threshold else 0.0), gain
 
-    def negative_log_likelihood(log_scale: float) -> float:
-        total = variance + (np.exp(log_scale) * distance) ** 2
-        return -float(stats.t.logpdf(residual, nu, scale=np.sqrt(total)).sum())
 
-    result = optimize.minimize_scalar(
-        negative_log_likelihood, bounds=(np.log(1e-6), np.log(10.0)), method="bounded"
-    )
-    at_zero = -float(stats.t.logpdf(residual, nu, scale=np.sqrt(variance)).sum())
-    gain = max(at_zero - float(result.fun), 0.0)
-    return (float(np.exp(result.x)) if gain > threshold else 0.0), gain
+def learn_growth(
+    residual: np.ndarray, variance: np.ndarray, distance: np.ndarray, nu: float
+) -> tuple[float, float]:
+    """Scale s and power k of a misfit growing as s d^k past the data, by maximum likelihood
+    as in :func:`learn_scale`, k among :data:`GROWTH_POWERS`. Where the misfit levels off
+    (k < 1) bands far past the data widen less than linear growth would make them; where it
+    accelerates, more. Called only once :func:`learn_scale` has kept a scale: whether there
+    is a misfit is tested with k = 1, so the choice of k adds no false alarms."""
+    scale, power, _ = _best_growth(residual, variance, distance, nu, powers=GROWTH_POWERS)
+    return scale, power
+
+
+def _best_growth(residual, variance, distance, nu, powers) -> tuple[float, float, float]:
+    """(scale, power, log-likelihood gain over no misfit) at the best power of ``powers``."""
+    at_zero = _t_log_likelihood(residual, variance, nu)
+    best = (0.0, 1.0, -np.inf)
+    for power in powers:
+        spread = distance**power
+
+        def negative_log_likelihood(log_scale: float, spread=spread) -> float:
+            return -_t_log_likelihood(residual, variance + (np.exp(log_scale) * spread) ** 2, nu)
+
+        result = optimize.minimize_scalar(
+            negative_log_likelihood, bounds=(np.log(1e-6), np.log(10.0)), method="bounded"
+        )
+        gain = max(-float(result.fun) - at_zero, 0.0)
+        if gain > best[2]:
+            best = (float(np.exp(result.x)), power, gain)
+    return best
+
+
+def learn_misfit(
+    residual: np.ndarray,
+    variance: np.ndarray,
+    labels: np.ndarray,
+    nu: float,
+    levels: Mapping[str, np.ndarray] | None = None,
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """Each distribution's misfit inside the data: the standard deviation m on log loss by
+    which its runs stray from the fitted law beyond what parameters and the shared noise
+    explain.
+
+    A law that misfits does so systematically: the runs at one level of an input (one
+    fine-tuning size, say) lie off the curve together. So the residuals are summarised by
+    their median within each level of each input (``levels``: input name -> each run's
+    value; levels of :data:`MIN_RUNS_PER_LEVEL` runs or more), noise averaging down and the
+    systematic part staying, and m maximises sum_g log Normal(median residual_g; 0,
+    sqrt(v_g + m^2)), v_g the median's variance from parameters and noise, over the levels g
+    of the input where the misfit shows most (without ``levels``, over single runs, with the
+    likelihood's Student-t).
+    Normal, not Student-t, for the level means: one level far off the curve is the misfit
+    the bands must hold, not an outlier to forgive. A distribution the law fits badly
+    gets wide bands everywhere, inside the data and past it. m is kept only where its gain
+    over m = 0 passes the test level shared between the distributions and inputs
+    (:func:`gain_threshold`), so that where the law holds bands are as before. Returns the
+    kept values, every distribution's best gain, and the threshold used.
+    """
+    names = pd.unique(labels)
+    groupings = dict(levels) if levels else {"run": np.arange(len(labels))}
+    threshold = gain_threshold(len(names) * len(groupings))
+    misfit, gains = {}, {}
+    for name in names:
+        mine = labels == name
+        best = (0.0, 0.0)
+        for values in groupings.values():
+            residual_at, variance_at = _level_medians(residual[mine], variance[mine], values[mine], levels)
+            if len(residual_at) < 2:  # one level: its offset is what the fit pinned, not a misfit
+                continue
+            nu_at = NORMAL_NU if levels else nu
+            scale, _, gain = _best_growth(residual_at, variance_at, np.ones(len(residual_at)), nu_at, (1.0,))
+            best = max(best, (gain, scale))
+        gains[str(name)] = best[0]
+        if best[0] > threshold:
+            misfit[str(name)] = best[1]
+    return misfit, gains, threshold
+
+
+def _level_medians(
+    residual: np.ndarray, variance: np.ndarray, values: np.ndarray, levels: Mapping | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per level with :data:`MIN_RUNS_PER_LEVEL` runs or more, the median residual and its
+    variance (pi/2 x mean variance / runs); single runs as they are without ``levels``. The
+    median, so that one diverged run is not taken for a level off the curve."""
+    if not levels:
+        return residual, variance
+    frame = pd.DataFrame({"r": residual, "v": variance, "level": values})
+    grouped = frame.groupby("level").agg(r=("r", "median"), v=("v", "mean"), n=("r", "size"))
+    grouped = grouped[grouped.n >= MIN_RUNS_PER_LEVEL]
+    return grouped.r.to_numpy(), (np.pi / 2 * grouped.v / grouped.n).to_numpy()
 
 
 def learn_discrepancy(
@@ -227,39 +382,66 @@ def learn_discrepancy(
     tune: int,
     chains: int,
     seed: int,
+    posterior: xr.Dataset | None = None,
     **settings,
 ) -> Discrepancy:
-    """Leave-future-out refits within the runs: for each input, drop every distribution's
-    largest levels of it (weight 0, on the fit's own compiled model), predict the dropped
-    runs, and learn that input's discrepancy scale from their errors and their distances
-    along it, each tested at the 5% level shared between the inputs (:func:`gain_threshold`).
-    ``settings`` go to :func:`engine.sample` (sampler, adaptation, target_accept)."""
+    """The law's misfit, learned from the runs.
+
+    Inside the data, from the fit's ``posterior``: each distribution's misfit
+    (:func:`learn_misfit`). Past the data, by leave-future-out refits within the runs: for
+    each direction, drop every distribution's largest levels along it (weight 0, on the
+    fit's own compiled model), predict the dropped runs, and learn that direction's scale
+    from their errors and their distances along it, each tested at the 5% level shared
+    between the directions (:func:`gain_threshold`), then its growth power
+    (:func:`learn_growth`). ``settings`` go to :func:`engine.sample` (sampler, adaptation,
+    target_accept)."""
     inputs = spec.law.inputs
+    data = run_data(spec, runs, normalisation)
+    labels = np.asarray(runs.distributions)[data["distribution_index"]]
+    misfit, misfit_gains, misfit_threshold = {}, {}, 0.0
+    if posterior is not None:
+        residual, variance = _heldout_errors(posterior, spec, data, np.ones(len(labels), dtype=bool))
+        levels = {column: runs.table[column].to_numpy() for column in inputs}
+        misfit, misfit_gains, misfit_threshold = learn_misfit(
+            residual, variance, labels, spec.likelihood.nu, levels
+        )
     cuts = leave_future_out_cuts(runs.table, inputs, max(spec.min_runs_per_distribution, 2))
     if not cuts:
         return Discrepancy(
-            note=f"not learned: no distribution has {MIN_LEVELS}+ distinct values of any input "
-            f"({', '.join(inputs)}); bands past the data count parameters and noise only"
-        )
-    data = run_data(spec, runs, normalisation)
+            misfit=misfit, misfit_gains=misfit_gains, misfit_threshold=misfit_threshold,
+            note=f"not learned past the data: no distribution has {MIN_LEVELS}+ distinct values "
+            f"along any input ({', '.join(inputs)}); bands past the data count parameters, noise "
+            "and the misfit inside the data only",
+        )  # fmt: skip
     threshold = gain_threshold(len(cuts))
-    scales, gains = {}, {}
-    for k, (column, held) in enumerate(cuts.items()):
+    scales, gains, powers = {}, {}, {}
+    along_all = directions(inputs)
+    for k, (direction, held) in enumerate(cuts.items()):
         idata, _ = engine.sample(
             spec, runs, normalisation, centring=centring, run_weight=(~held).astype(float),
             draws=draws, tune=tune, chains=chains, seed=seed + 1 + k, progress=False, **settings,
         )  # fmt: skip
         residual, variance = _heldout_errors(idata.posterior.to_dataset(), spec, data, held)
+        variance = variance + np.array([misfit.get(name, 0.0) for name in labels[held]]) ** 2
         along = distances_beyond(runs.table[held], fitted_ranges(runs.table[~held], inputs), inputs)
-        scales[column], gains[column] = learn_scale(
-            residual, variance, along[:, inputs.index(column)], spec.likelihood.nu, threshold
+        distance = along[:, along_all.index(direction)]
+        scales[direction], gains[direction] = learn_scale(
+            residual, variance, distance, spec.likelihood.nu, threshold
         )
+        if scales[direction] > 0:
+            scales[direction], powers[direction] = learn_growth(
+                residual, variance, distance, spec.likelihood.nu
+            )
     return Discrepancy(
         scales=scales,
         log_likelihood_gains=gains,
+        powers=powers,
         heldout_runs=int(sum(h.sum() for h in cuts.values())),
         cuts=tuple(cuts),
         threshold=threshold,
+        misfit=misfit,
+        misfit_gains=misfit_gains,
+        misfit_threshold=misfit_threshold,
     )
 
 

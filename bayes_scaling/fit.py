@@ -240,7 +240,9 @@ def fit(
         chosen, runs, normalisation, progress=progress, **length, **engine_settings
     )
     idata = _attach_data(idata, runs, chosen, normalisation)
-    discrepancy = _discrepancy(chosen, runs, normalisation, **length, **engine_settings)
+    discrepancy = _discrepancy(
+        chosen, runs, normalisation, idata.posterior.to_dataset(), **length, **engine_settings
+    )
     diagnostics = check_sampling(
         idata,
         chosen.spec,
@@ -280,7 +282,9 @@ def _check_settings(sampler, adaptation, centring_from, draws, tune, chains, tar
         raise BayesScalingError(f"target_accept must lie between 0 and 1 (e.g. 0.95), got {target_accept!r}")
 
 
-def _discrepancy(chosen: sampling.Plan, runs: Runs, normalisation: Normalisation, **settings) -> Discrepancy:
+def _discrepancy(
+    chosen: sampling.Plan, runs: Runs, normalisation: Normalisation, posterior: xr.Dataset, **settings
+) -> Discrepancy:
     """The law's discrepancy past the data, learned as the spec's ``[discrepancy]`` says."""
     how = chosen.spec.discrepancy
     if how.method != "leave_future_out":
@@ -290,7 +294,7 @@ def _discrepancy(chosen: sampling.Plan, runs: Runs, normalisation: Normalisation
         settings[name] = min(getattr(how, name), settings[name])
     return learn_discrepancy(
         chosen.spec, runs, normalisation, chosen.centring, draws=min(how.draws, chosen.draws),
-        target_accept=chosen.target_accept, **settings,
+        target_accept=chosen.target_accept, posterior=posterior, **settings,
     )  # fmt: skip
 
 

@@ -119,10 +119,12 @@ def predict(
 
     Returns a Dataset with dims (sample, point): ``loss`` is the expected loss, the law's
     curve; ``loss_observed`` a new run's measured loss (with the fitted Student-t noise on
-    log loss). Past the data both include the law's own error (``discrepancy=True``, see
-    :mod:`bayes_scaling.discrepancy`): Normal(0, sum over inputs of (scale x d)^2) on log
-    loss, d the point's log-distance beyond the fitted range of each input; their
-    quadrature sum is the coordinate ``extrapolation_distance`` (0 inside the range).
+    log loss). Both include the law's own error (``discrepancy=True``, see
+    :mod:`bayes_scaling.discrepancy`): Normal(0, m^2 + sum over directions of (s d^k)^2)
+    on log loss, m the distribution's misfit inside the data, d the point's log-distance
+    beyond the fitted range along each direction (each input and their product), s and k
+    that direction's learned scale and power; the largest d is the coordinate
+    ``extrapolation_distance`` (0 inside the range).
     """
     grid = _check_grid(fit, grid, new_distribution)
     rng = np.random.default_rng(seed)
@@ -135,9 +137,8 @@ def predict(
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
     beyond = _distances_beyond(fit, grid, new_distribution)
     distance = combined_distance(beyond)
-    law_error = fit.discrepancy.law_error_sd(beyond, fit.law.inputs)[None, :] * rng.standard_normal(
-        log_loss.shape
-    )
+    law_error_sd = fit.discrepancy.law_error_sd(beyond, fit.law.inputs, labels)
+    law_error = law_error_sd[None, :] * rng.standard_normal(log_loss.shape)
     if discrepancy:
         log_loss = log_loss + law_error
     return xr.Dataset(
@@ -150,8 +151,8 @@ def predict(
 
 
 def _distances_beyond(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> np.ndarray:
-    """Log-distance of each row beyond its distribution's fitted range of each input (all
-    runs' range for a new distribution), rows x inputs; 0 inside it."""
+    """Log-distance of each row beyond its distribution's fitted range along each direction
+    (all runs' range for a new distribution), rows x directions; 0 inside it."""
     ranges = fitted_ranges(fit.runs, fit.law.inputs)
     labels = np.full(len(grid), "*") if new_distribution else None
     return distances_beyond(grid, ranges, fit.law.inputs, labels)

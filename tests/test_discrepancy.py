@@ -16,6 +16,8 @@ from bayes_scaling.discrepancy import (
     extrapolation_distance,
     fitted_ranges,
     gain_threshold,
+    learn_growth,
+    learn_misfit,
     learn_scale,
     leave_future_out_cuts,
 )
@@ -38,19 +40,31 @@ def test_distance_is_zero_inside_and_log_distance_outside():
         }
     )
     distance = extrapolation_distance(grid, ranges, INPUTS)
-    np.testing.assert_allclose(
-        distance, [0.0, np.log(10), np.hypot(np.log(10), np.log(100)), 0.0, np.log(10)]
-    )
-    # a new distribution is judged by the range of all runs: f up to 1e7 there
+    # the largest distance along p, f and their product (p f up to 1e16 in "a")
+    np.testing.assert_allclose(distance, [0.0, np.log(10), np.log(1000), 0.0, np.log(10)])
+    # a new distribution is judged by the range of all runs: f up to 1e7, p f up to 1e17 there
     new = extrapolation_distance(grid.iloc[[2]], ranges, INPUTS, labels=np.array(["*"]))
-    np.testing.assert_allclose(new, [np.hypot(np.log(10), np.log(10))])
+    np.testing.assert_allclose(new, [np.log(100)])
+
+
+def test_a_corner_past_a_diagonal_band_is_far_along_the_product_though_inside_each_range():
+    """Runs along a diagonal (big models with many tokens): a run with the largest model and
+    the most tokens lies inside both ranges but past every run's compute."""
+    runs = pd.DataFrame(
+        {"distribution": "a", "pretrain_tokens": [1e8, 1e9, 1e10], "finetune_tokens": [1e7, 1e6, 1e5]}
+    )
+    corner = pd.DataFrame({"distribution": ["a"], "pretrain_tokens": [1e10], "finetune_tokens": [1e7]})
+    beyond = distances_beyond(corner, fitted_ranges(runs, INPUTS), INPUTS)
+    np.testing.assert_allclose(beyond, [[0.0, 0.0, np.log(100)]])
 
 
 def test_leave_future_out_holds_out_the_largest_third_of_levels():
     rows = [("many", p, 1e6) for p in 10.0 ** np.arange(7, 14)] + [("two", p, 1e6) for p in (1e8, 1e9)]
     runs = pd.DataFrame(rows, columns=["distribution", *INPUTS])
     cuts = leave_future_out_cuts(runs, INPUTS, min_runs=2)
-    assert list(cuts) == ["pretrain_tokens"]  # one fine-tuning level: nothing to hold out along f
+    # one fine-tuning level: nothing to hold out along f; along p f, the same runs as along p
+    assert list(cuts) == ["pretrain_tokens", "product"]
+    np.testing.assert_array_equal(cuts["product"], cuts["pretrain_tokens"])
     held = runs[cuts["pretrain_tokens"]]
     assert held.distribution.unique().tolist() == ["many"]  # two levels are too few
     assert sorted(held.pretrain_tokens) == [1e12, 1e13]  # 7 levels: the largest 2
@@ -66,6 +80,47 @@ def test_the_scale_is_recovered_when_there_is_one_and_zero_when_there_is_none():
     assert scale == pytest.approx(0.05, rel=0.15) and gain > 100
     exact = rng.normal(0.0, np.sqrt(variance))
     assert learn_scale(exact, variance, distance, nu=30)[0] == 0.0
+
+
+def test_the_growth_power_is_recovered_where_the_misfit_levels_off_or_accelerates():
+    rng = np.random.default_rng(1)
+    distance = rng.uniform(0.2, 4.0, 400)
+    variance = np.full(400, 0.01**2)
+    for power in (0.5, 2.0):
+        wrong = rng.normal(0.0, np.sqrt(variance + (0.05 * distance**power) ** 2))
+        scale, learned = learn_growth(wrong, variance, distance, nu=30)
+        assert learned == power and scale == pytest.approx(0.05, rel=0.2)
+
+
+def test_a_distribution_off_its_curve_gets_a_misfit_and_the_others_none():
+    """The runs of "bad" at each fine-tuning level stray together, by 5% (sd) beyond noise
+    of 1%: its misfit is ~0.05; the others, within noise, get none, and a new distribution
+    gets their root mean square."""
+    rng = np.random.default_rng(2)
+    labels = np.repeat(["good", "bad", "fine"], 40)
+    level = np.tile(np.repeat([1e5, 1e6, 1e7, 1e8], 10), 3)
+    offset = dict(zip([1e5, 1e6, 1e7, 1e8], rng.normal(0.0, 0.05, 4), strict=True))
+    residual = rng.normal(0.0, 0.01, 120) + np.where(labels == "bad", [offset[v] for v in level], 0.0)
+    variance = np.full(120, 0.01**2)
+    levels = {"finetune_tokens": level, "pretrain_tokens": np.arange(120) % 10}
+    misfit, gains, threshold = learn_misfit(residual, variance, labels, nu=5, levels=levels)
+    assert list(misfit) == ["bad"] and misfit["bad"] == pytest.approx(
+        np.sqrt(np.mean([*offset.values()]) ** 2 + np.var([*offset.values()])), rel=0.3
+    )
+    assert gains["bad"] > threshold == pytest.approx(gain_threshold(6)) and set(gains) == {
+        "good",
+        "bad",
+        "fine",
+    }
+    law = Discrepancy(misfit=misfit, misfit_gains=gains)
+    inside = np.zeros((3, 3))
+    np.testing.assert_allclose(
+        law.law_error_sd(inside, INPUTS, np.array(["good", "bad", "fine"])), [0.0, misfit["bad"], 0.0]
+    )
+    np.testing.assert_allclose(law.law_error_sd(inside, INPUTS), misfit["bad"] / np.sqrt(3))
+    assert law.learned and Discrepancy.from_dict(law.to_dict()) == law
+    # per run, with the likelihood's heavy tails, the same strays pass too
+    assert list(learn_misfit(residual, variance, labels, nu=5)[0]) == ["bad"]
 
 
 def test_a_scale_the_held_out_runs_cannot_tell_from_none_is_none():
@@ -86,8 +141,10 @@ def test_distances_beyond_are_per_input_and_the_law_error_adds_them_in_quadratur
         {"distribution": ["a", "a"], "pretrain_tokens": [1e11, 1e12], "finetune_tokens": [1e8, 1e6]}
     )
     beyond = distances_beyond(grid, ranges, INPUTS)
-    np.testing.assert_allclose(beyond, [[np.log(10), np.log(100)], [np.log(100), 0.0]])
-    np.testing.assert_allclose(extrapolation_distance(grid, ranges, INPUTS), np.hypot(*beyond.T))
+    np.testing.assert_allclose(
+        beyond, [[np.log(10), np.log(100), np.log(1000)], [np.log(100), 0.0, np.log(100)]]
+    )
+    np.testing.assert_allclose(extrapolation_distance(grid, ranges, INPUTS), beyond.max(axis=1))
     law = Discrepancy(scales={"pretrain_tokens": 0.0, "finetune_tokens": 0.05})
     np.testing.assert_allclose(law.law_error_sd(beyond, INPUTS), [0.05 * np.log(100), 0.0])
     both = Discrepancy(scales={"pretrain_tokens": 0.02, "finetune_tokens": 0.05})
@@ -110,12 +167,16 @@ def test_a_fit_saved_with_one_scale_reads_back_as_that_scale_for_every_input():
     beyond = np.array([[np.log(10), np.log(100)]])
     np.testing.assert_allclose(read.law_error_sd(beyond, INPUTS), 0.03 * np.hypot(np.log(10), np.log(100)))
     new = Discrepancy(
-        scales={"finetune_tokens": 0.1},
-        log_likelihood_gains={"finetune_tokens": 7.0},
-        cuts=("finetune_tokens",),
+        scales={"finetune_tokens": 0.1, "product": 0.02},
+        log_likelihood_gains={"finetune_tokens": 7.0, "product": 3.0},
+        powers={"finetune_tokens": 0.5},
+        cuts=("finetune_tokens", "product"),
     )
     assert Discrepancy.from_dict(new.to_dict()) == new
-    assert "finetune_tokens 0.1 (gain 7.00)" in new.describe()
+    assert "finetune_tokens 0.1 x d^0.5 (gain 7.00)" in new.describe()
+    # grows as s d^k: f's error at d = 4 is 0.1 x 2; the product's 0.02 x 4
+    np.testing.assert_allclose(new.law_error_sd(np.array([[0.0, 4.0, 4.0]]), INPUTS), np.hypot(0.2, 0.08))
+    assert read.scale("product") == 0.0  # a fit saved before the product was measured
 
 
 def test_the_test_level_is_shared_between_the_inputs_tested():

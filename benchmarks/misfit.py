@@ -1,0 +1,221 @@
+"""Honest bands when the law is wrong (issue 27): backtests on every development table.
+
+    .venv/bin/python benchmarks/misfit.py [--only mikami2021 lin2024 porian2024
+        alabdulmohsin2022 simulated] [--simulated-seeds 12] [--csv OUT.csv]
+
+Each case refits without the far end of a table (along pre-training or compute, the largest
+third, and along fine-tuning where the table has it) and scores the 90% bands of new runs on
+the held-out runs, default fit settings. The development tables are read from
+``../shared/data`` (see its README); a case whose table is absent is skipped with a message.
+Simulated cases draw runs from the transfer-gap law itself (the example's truth, 1% noise)
+and hold out pre-training above 5e9 tokens (10-20x past the data): there the bands with the
+law's misfit should be no more than ~10% wider than the parameter-and-noise ones.
+
+Columns: coverage of the 90% bands with the misfit model (``cover90``) and without it
+(``law_only``), median relative width of each, the median |log error|, the refit's
+divergences and max r_hat, and the seconds the case took (fit, refits and bands).
+"""
+
+import argparse
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats import loo_pit
+from arviz_stats.ecdf_utils import ecdf_pit
+
+import bayes_scaling as bs
+from bayes_scaling.model import OBSERVED
+from bayes_scaling.predict import predict
+from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+if SHARED.is_dir():  # the offline copies of the upstream files: nothing is downloaded
+    os.environ.setdefault("BAYES_SCALING_DATA_DIR", str(SHARED))
+
+
+def mikami2021() -> pd.DataFrame:
+    return bs.load_dataset("mikami2021")
+
+
+def lin2024(name: str) -> pd.DataFrame:
+    wide = pd.read_csv(SHARED / "lin2024" / f"{name}.csv")
+    sizes = [c for c in wide.columns if c.isdigit() and int(c) > 0]
+    long = wide.melt(id_vars=["config name"], value_vars=sizes, var_name="finetune_tokens", value_name="loss")
+    runs = pd.DataFrame(
+        {
+            "distribution": long["config name"],
+            "finetune_tokens": long.finetune_tokens.astype(float),
+            "loss": long.loss.astype(float),
+        }
+    )
+    runs.attrs = {"units": "examples", "loss_unit": "test loss (nats/token)"}
+    return runs
+
+
+def porian2024() -> pd.DataFrame:
+    raw = pd.read_csv(SHARED / "porian2024" / "isoflop_points.csv")
+    # the clean table: one recipe, 88 runs (16 sizes x up to 12 budgets)
+    clean = raw.query("train_dataset == 'refinedweb' and decay == 'chinchilla' and loss_kind == 'val_loss'")
+    runs = pd.DataFrame(
+        {
+            "distribution": "refinedweb",
+            "params": clean.params.astype(float),
+            "pretrain_tokens": clean.train_tokens.astype(float),
+            "loss": clean.loss.astype(float),
+            "flops": clean.flops_budget.astype(float),
+        }
+    ).reset_index(drop=True)
+    runs.attrs = {"units": "tokens", "loss_unit": "validation loss (nats/token)"}
+    return runs
+
+
+def alabdulmohsin2022(architecture: str = "ViT/B/16") -> pd.DataFrame:
+    """The package's table (25 log-spaced checkpoints per curve), one architecture: one
+    distribution per downstream data set, f = shots x classes, loss = error rate."""
+    runs = bs.load_dataset("alabdulmohsin2022")
+    chosen = runs[runs.architecture == architecture].reset_index(drop=True)
+    chosen.attrs = runs.attrs
+    return chosen
+
+
+def simulated(seed: int) -> pd.DataFrame:
+    return simulate_runs(bs.example_truth(), DEFAULT_GRID, runs_per_distribution=30, noise=0.01, seed=seed)
+
+
+def pit_check(fit: bs.Fit, prob: float = 0.95) -> tuple[int, int]:
+    """In-sample calibration: the LOO-PIT of every run (PSIS-LOO weights from the fit's
+    pointwise log likelihood; the predictive of a new run with the misfit the bands include),
+    and how many of the PIT ECDF's points lie outside arviz-stats' simultaneous ``prob``
+    uniformity band (0: calibrated), of how many points."""
+    draws = predict(fit, fit.runs)["loss_observed"].values  # (chain x draw, run), same order
+    tree = fit.idata.copy()
+    chains, per_chain = tree.posterior.sizes["chain"], tree.posterior.sizes["draw"]
+    observed = tree.observed_data[OBSERVED]
+    predictive = np.log(draws).reshape(chains, per_chain, -1)
+    tree["posterior_predictive"] = xr.DataTree(
+        xr.Dataset({OBSERVED: (("chain", "draw", *observed.dims), predictive)}, coords=observed.coords)
+    )
+    values = np.asarray(loo_pit(tree, var_names=[OBSERVED])[OBSERVED]).ravel()
+    _, ecdf, lower, upper = ecdf_pit(values, prob, n_simulations=1000, rng=np.random.default_rng(0))
+    return int(((ecdf < lower) | (ecdf > upper)).sum()), len(ecdf)
+
+
+def cases(only: list[str], simulated_seeds: int):
+    """(table, data, law, hold-out) for each case."""
+    if "mikami2021" in only:
+        yield (
+            "mikami2021",
+            mikami2021,
+            "transfer_gap_error_rate",
+            {"holdout_largest": ("pretrain_tokens", 0.34)},
+        )
+        yield (
+            "mikami2021",
+            mikami2021,
+            "transfer_gap_error_rate",
+            {"holdout_largest": ("finetune_tokens", 0.5)},
+        )
+    if "lin2024" in only:
+        for name in ("flan", "gigaword"):
+            yield (
+                f"lin2024 {name}",
+                lambda name=name: lin2024(name),
+                "rectified",
+                {"holdout_largest": ("finetune_tokens", 0.34)},
+            )
+    if "porian2024" in only:
+        yield "porian2024", porian2024, "chinchilla", {"holdout_above": ("flops", 1.6e18)}
+        yield "porian2024", porian2024, "chinchilla", {"holdout_largest": ("pretrain_tokens", 0.34)}
+    if "alabdulmohsin2022" in only:
+        yield (
+            "alabdulmohsin2022",
+            alabdulmohsin2022,
+            "transfer_gap_error_rate",
+            {"holdout_largest": ("pretrain_tokens", 0.3)},
+        )
+    if "simulated" in only:
+        for seed in range(simulated_seeds):
+            yield (
+                f"simulated {seed}",
+                lambda seed=seed: simulated(seed),
+                "transfer_gap",
+                {"holdout_above": ("pretrain_tokens", 5e9)},
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--only", nargs="*", default=["mikami2021", "lin2024", "porian2024", "alabdulmohsin2022", "simulated"]
+    )
+    parser.add_argument("--simulated-seeds", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--csv", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--pit", action="store_true", help="in-sample LOO-PIT of a fit of each whole table, not backtests"
+    )
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", bs.SamplingWarning)
+    if args.pit:
+        seen = set()
+        for table, load, model, _ in cases(args.only, args.simulated_seeds):
+            if table in seen:
+                continue
+            seen.add(table)
+            fit = bs.fit(load(), model, seed=args.seed, progress=False)
+            outside, points = pit_check(fit)
+            print(
+                f"{table} ({model}): LOO-PIT ECDF outside the 95% uniform band at {outside}/{points} points"
+            )
+        return
+    rows = []
+    for table, load, model, holdout in cases(args.only, args.simulated_seeds):
+        try:
+            runs = load()
+        except FileNotFoundError as error:
+            print(f"{table}: skipped, {error}")
+            continue
+        start = time.perf_counter()
+        result = bs.backtest(runs, model, seed=args.seed, **holdout)
+        seconds = time.perf_counter() - start
+        summary = result.summary.set_index("distribution").loc["all"]
+        diagnostics = result.fit.diagnostics
+        row = {
+            "table": table,
+            "law": model,
+            "held_out": result.holdout,
+            "runs": int(summary.held_out),
+            "cover90": summary.coverage_90,
+            "law_only": summary.coverage_90_law_only,
+            "width": summary.median_width_90,
+            "width_law_only": summary.median_width_90_law_only,
+            "error": summary.median_abs_log_error,
+            "divergences": diagnostics.divergences,
+            "rhat": diagnostics.max_rhat,
+            "seconds": seconds,
+        }
+        rows.append(row)
+        print(
+            " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()),
+            f"| {result.fit.discrepancy.describe()}",
+            flush=True,
+        )
+    frame = pd.DataFrame(rows)
+    print("\n" + frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    simulated_rows = frame[frame.table.str.startswith("simulated")]
+    if len(simulated_rows):
+        print(
+            f"\nsimulated, {len(simulated_rows)} seeds: mean coverage {simulated_rows.cover90.mean():.3f}, "
+            f"median width ratio {np.median(simulated_rows.width / simulated_rows.width_law_only):.3f}"
+        )
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()
