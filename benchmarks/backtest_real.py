@@ -20,16 +20,16 @@ Every figure is for the bands of new runs (observations), default fit settings.
 import argparse
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from shared_data import SHARED_DATA  # noqa: I001  (run from benchmarks/; sets BAYES_SCALING_DATA_DIR)
 
 import bayes_scaling as bs
 from bayes_scaling.backtest import SUMMARY_COLUMNS
 from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
-LIN2024 = Path(__file__).resolve().parents[2] / "shared" / "data" / "lin2024"
+LIN2024 = SHARED_DATA / "lin2024"
 COLUMNS = ["distribution", *SUMMARY_COLUMNS]
 # mikami2021's losses are error rates: the spec with a prior on E for them
 MIKAMI_MODEL = "transfer_gap_error_rate"

@@ -20,6 +20,7 @@ Shapes (only the first is a law of the package; the others are written here for 
 
 import numpy as np
 import pandas as pd
+import shared_data  # noqa: F401, I001  (run from benchmarks/; the real tables offline)
 from scipy.optimize import least_squares
 
 import bayes_scaling as bs

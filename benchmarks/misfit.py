@@ -17,7 +17,6 @@ divergences and max r_hat, and the seconds the case took (fit, refits and bands)
 """
 
 import argparse
-import os
 import time
 import warnings
 from pathlib import Path
@@ -27,38 +26,21 @@ import pandas as pd
 import xarray as xr
 from arviz_stats import loo_pit
 from arviz_stats.ecdf_utils import ecdf_pit
+from backtest_real import lin2024_runs  # noqa: I001  (run from benchmarks/)
+from shared_data import SHARED_DATA
 
 import bayes_scaling as bs
 from bayes_scaling.model import OBSERVED
 from bayes_scaling.predict import predict
 from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if SHARED.is_dir():  # the offline copies of the upstream files: nothing is downloaded
-    os.environ.setdefault("BAYES_SCALING_DATA_DIR", str(SHARED))
-
 
 def mikami2021() -> pd.DataFrame:
     return bs.load_dataset("mikami2021")
 
 
-def lin2024(name: str) -> pd.DataFrame:
-    wide = pd.read_csv(SHARED / "lin2024" / f"{name}.csv")
-    sizes = [c for c in wide.columns if c.isdigit() and int(c) > 0]
-    long = wide.melt(id_vars=["config name"], value_vars=sizes, var_name="finetune_tokens", value_name="loss")
-    runs = pd.DataFrame(
-        {
-            "distribution": long["config name"],
-            "finetune_tokens": long.finetune_tokens.astype(float),
-            "loss": long.loss.astype(float),
-        }
-    )
-    runs.attrs = {"units": "examples", "loss_unit": "test loss (nats/token)"}
-    return runs
-
-
 def porian2024() -> pd.DataFrame:
-    raw = pd.read_csv(SHARED / "porian2024" / "isoflop_points.csv")
+    raw = pd.read_csv(SHARED_DATA / "porian2024" / "isoflop_points.csv")
     # the clean table: one recipe, 88 runs (16 sizes x up to 12 budgets)
     clean = raw.query("train_dataset == 'refinedweb' and decay == 'chinchilla' and loss_kind == 'val_loss'")
     runs = pd.DataFrame(
@@ -124,7 +106,7 @@ def cases(only: list[str], simulated_seeds: int):
         for name in ("flan", "gigaword"):
             yield (
                 f"lin2024 {name}",
-                lambda name=name: lin2024(name),
+                lambda name=name: lin2024_runs(name),
                 "rectified",
                 {"holdout_largest": ("finetune_tokens", 0.34)},
             )

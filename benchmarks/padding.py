@@ -22,6 +22,7 @@ import warnings
 
 import arviz_stats as azs
 import numpy as np
+import shared_data  # noqa: F401, I001  (run from benchmarks/; the real tables offline)
 from health import runs_for  # noqa: I001  (run from benchmarks/)
 
 import bayes_scaling as bs
