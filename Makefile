@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint notebooks example-data clean
+.PHONY: demo test test-slow lint docs notebooks example-data clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), f"Python >= 3.12 needed, got {sys.version.split()[0]}: install 3.12 (pyenv install 3.12) or run make PYTHON=python3.12"'
@@ -38,6 +38,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The documentation site: docs/*.md, the API from the docstrings, the CLI from its parser and
+# the notebooks with their stored outputs (not executed). make test builds it too
+# (tests/test_docs.py), warnings as errors.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -b html -W --keep-going docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
 notebooks: $(STAMP)
 	$(BIN)/python scripts/build_notebooks.py
 
@@ -45,4 +52,4 @@ example-data: $(STAMP)
 	$(BIN)/python scripts/make_example_data.py
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) demo-output .pytest_cache docs/_build docs/notebooks
