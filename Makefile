@@ -24,7 +24,7 @@ demo: $(STAMP)
 # Real tables (mikami2021, alabdulmohsin2022) are read from the offline folder beside the
 # clone when it exists, as CI has it; else fetched on first use. Tests that need one are
 # skipped, saying why, when neither works.
-test test-slow: export BAYES_SCALING_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
+test test-slow notebooks: export BAYES_SCALING_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
 
 test: $(STAMP)
 	$(BIN)/ruff check .
