@@ -139,7 +139,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", type=Path, help="also write the rows here")
     parser.add_argument(
-        "--pit", action="store_true", help="in-sample LOO-PIT of a fit of each whole table, not backtests"
+        "--pit",
+        action="store_true",
+        help="fit each whole table instead: its LOO-PIT, health, misfit and gaps (no backtests)",
     )
     args = parser.parse_args()
     warnings.simplefilter("ignore", bs.SamplingWarning)
@@ -151,6 +153,9 @@ def main() -> None:
             seen.add(table)
             fit = bs.fit(load(), model, seed=args.seed, progress=False)
             outside, points = pit_check(fit)
+            print(f"{table}: {fit.diagnostics}; misfit: {fit.discrepancy.describe()}")
+            if "G" in fit.law.parameters:
+                print(bs.gap_table(fit).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
             print(
                 f"{table} ({model}): LOO-PIT ECDF outside the 95% uniform band at {outside}/{points} points"
             )
