@@ -40,7 +40,7 @@ class Backtest:
     """What a backtest found.
 
     ``runs``: one row per held-out run with its bands (``lower_50/upper_50``,
-    ``lower_90/upper_90`` with the law's own error past the data, ``lower_90_law_only/
+    ``lower_90/upper_90`` with the law's misfit (inside the data and past it), ``lower_90_law_only/
     upper_90_law_only`` from parameters and noise alone), ``median`` and
     ``extrapolation_distance``. ``summary``: per distribution and ``all``, see
     :func:`score_bands`. ``fit`` is the refit on the kept runs.

@@ -127,7 +127,7 @@ def _backtest(args: argparse.Namespace) -> int:
         table = result.summary
         title = (
             f"backtest, held out: {result.holdout}; bands of new runs, loss in {result.fit.loss_unit} "
-            f"(law's own error past the data: {result.fit.discrepancy.describe()})"
+            f"(the law's misfit: {result.fit.discrepancy.describe()})"
         )
         if args.plot:
             bs.backtest_plot(result, path=args.plot)
@@ -492,7 +492,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--law-only-beside",
         action="store_true",
-        help="add the bands without the law's own error past the data (parameters and noise only)",
+        help="add the bands without the law's misfit (parameters and noise only)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", action="store_true", help="CSV on stdout")

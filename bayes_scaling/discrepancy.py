@@ -1,20 +1,28 @@
-"""How wrong the law may be past the data: extrapolation distance and the discrepancy scales.
+"""How wrong the law may be, inside the data and past it: the misfit the bands include.
 
-Real runs never follow a law exactly, and the misfit grows with the distance from the runs
-a curve was fitted on. Posterior bands count parameter and noise uncertainty only, so past
-the data they are overconfident. We add, on the log-loss scale, a discrepancy
+Real runs never follow a law exactly. Posterior bands count parameter and noise uncertainty
+only, so where the law misfits and past the data they are overconfident. We add, on the
+log-loss scale, a discrepancy
 
-    log L_true(x) = log L_law(x) + delta(x),   delta(x) ~ Normal(0, sum_i (scale_i * d_i(x))^2),
+    log L_true(x) = log L_law(x) + delta(x),
+    delta(x) ~ Normal(0, m_d^2 + sum_k (s_k * d_k(x)^q_k)^2),
 
-where d_i(x) is the log-distance (natural log) of x beyond its distribution's fitted range
-of input i; d_i = 0 inside the range, so bands there do not change. The
-**extrapolation distance** reported with predictions is sqrt(sum_i d_i^2). Each input has
-its own scale because a law can hold along one input and break along another (mikami2021
-follows the law in pre-training images but not past 10% of ImageNet in fine-tuning images).
-Each scale is learned from the data by a leave-future-out fit within the runs: refit without
-each distribution's largest levels of that input, predict the held-out runs, and choose the
-scale that makes their errors, given the refit's own parameter and noise uncertainty, most
-likely. This module holds that arithmetic and, in :func:`learn_discrepancy`, the refits.
+- m_d, the misfit inside the data of x's distribution d: a law that misfits a distribution
+  does so systematically (the runs at one fine-tuning size off the curve together), seen in
+  the fit's residuals per level of each input (:func:`learn_misfit`);
+- d_k(x), the log-distance (natural log) of x beyond its distribution's fitted range along
+  direction k (:func:`directions`: each input, and their product, the direction in which
+  compute grows); 0 inside the range. The **extrapolation distance** reported with
+  predictions is the largest d_k;
+- s_k and q_k, the scale and growth power along k, learned by leave-future-out refits within
+  the runs: refit without each distribution's largest levels along k, predict the held-out
+  runs, and choose the scale (and then the power) that makes their errors, given the refit's
+  own parameter and noise uncertainty, most likely. Each direction has its own because a law
+  can hold along one input and break along another.
+
+Each part is kept only where a likelihood-ratio test at the 5% level says so, so where the
+law holds the bands are the parameter-and-noise ones. This module holds that arithmetic and,
+in :func:`learn_discrepancy`, the refits.
 """
 
 from __future__ import annotations

@@ -165,7 +165,7 @@ def prior_curve_plot(draws, *, x_input: str, path=None, max_curves: int = 200):
 
 def backtest_plot(result, *, path=None):
     """Each held-out run against the 90% band of a new run's loss from the refit without it:
-    the band with the law's own error past the data (dark) and from parameters and noise
+    the band with the law's misfit (dark) and from parameters and noise
     alone (light); runs outside the dark band are red."""
     import matplotlib.pyplot as plt
 

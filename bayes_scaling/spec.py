@@ -124,7 +124,7 @@ class LikelihoodSpec:
 
 @dataclass(frozen=True)
 class DiscrepancySpec:
-    """How the law's own error past the data is learned (see :mod:`bayes_scaling.discrepancy`).
+    """How the law's misfit, inside the data and past it, is learned (see :mod:`bayes_scaling.discrepancy`).
 
     ``leave_future_out`` refits without each distribution's largest level of each input
     (``draws``/``tune``/``chains`` per refit, or the fit's own where fewer) and learns the

@@ -1,5 +1,5 @@
-"""The law's own error past the data: distances, leave-future-out cuts, the learned scale,
-and what it does (and does not do) to prediction bands."""
+"""The law's misfit, inside the data and past it: distances, leave-future-out cuts, the learned
+scales and misfit, and what they do (and do not do) to prediction bands."""
 
 from __future__ import annotations
 
