@@ -354,10 +354,13 @@ def learn_misfit(
         mine = labels == name
         best = (0.0, 0.0)
         for values in groupings.values():
-            residual_at, variance_at = _level_medians(residual[mine], variance[mine], values[mine], levels)
+            if levels:
+                residual_at, variance_at = _level_medians(residual[mine], variance[mine], values[mine])
+                nu_at = NORMAL_NU
+            else:
+                residual_at, variance_at, nu_at = residual[mine], variance[mine], nu
             if len(residual_at) < 2:  # one level: its offset is what the fit pinned, not a misfit
                 continue
-            nu_at = NORMAL_NU if levels else nu
             scale, _, gain = _best_growth(residual_at, variance_at, np.ones(len(residual_at)), nu_at, (1.0,))
             best = max(best, (gain, scale))
         gains[str(name)] = best[0]
@@ -367,13 +370,11 @@ def learn_misfit(
 
 
 def _level_medians(
-    residual: np.ndarray, variance: np.ndarray, values: np.ndarray, levels: Mapping | None
+    residual: np.ndarray, variance: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per level with :data:`MIN_RUNS_PER_LEVEL` runs or more, the median residual and its
-    variance (pi/2 x mean variance / runs); single runs as they are without ``levels``. The
-    median, so that one diverged run is not taken for a level off the curve."""
-    if not levels:
-        return residual, variance
+    """Per level (distinct value in ``values``) with :data:`MIN_RUNS_PER_LEVEL` runs or more,
+    the median residual and its variance (pi/2 x mean variance / runs). The median, so that
+    one diverged run is not taken for a level off the curve."""
     frame = pd.DataFrame({"r": residual, "v": variance, "level": values})
     grouped = frame.groupby("level").agg(r=("r", "median"), v=("v", "mean"), n=("r", "size"))
     grouped = grouped[grouped.n >= MIN_RUNS_PER_LEVEL]
