@@ -117,7 +117,7 @@ def cases(only: list[str], simulated_seeds: int):
         yield (
             "alabdulmohsin2022",
             alabdulmohsin2022,
-            "transfer_gap_error_rate",
+            "few_shot_error_rate",
             {"holdout_largest": ("pretrain_tokens", 0.3)},
         )
     if "simulated" in only:

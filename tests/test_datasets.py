@@ -25,7 +25,7 @@ def test_catalog_lists_the_example_and_the_real_tables():
     assert table.set_index("name").model.to_dict() == {
         "example": "transfer_gap",
         "mikami2021": "transfer_gap_error_rate",
-        "alabdulmohsin2022": "transfer_gap_error_rate",
+        "alabdulmohsin2022": "few_shot_error_rate",
     }
     assert set(table.model) <= set(bs.available_models())
     # real tables are pinned: a commit in the URL and a sha256

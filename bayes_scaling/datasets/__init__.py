@@ -54,7 +54,8 @@ CATALOG: dict[str, dict] = {
         "classes, loss = few-shot error rate",
         "units": "examples",
         "loss_unit": "few-shot test error rate",
-        "model": "transfer_gap_error_rate",
+        # three fine-tuning sizes per distribution: one few-shot exponent for all
+        "model": "few_shot_error_rate",
         "source": "Alabdulmohsin, Neyshabur and Zhai 2022, arXiv:2209.06640; "
         "google-research/google-research, revisiting_neural_scaling_laws/data/"
         "benchmark.vision.csv at commit 9853680c781781bd8d3de20aa61c7373ce059913, fetched on "
