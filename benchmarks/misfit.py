@@ -87,6 +87,12 @@ def pit_check(fit: bs.Fit, prob: float = 0.95) -> tuple[int, int]:
     return int(((ecdf < lower) | (ecdf > upper)).sum()), len(ecdf)
 
 
+# Fit settings a table needs beyond the defaults, as its docs say: the pilot takes
+# alabdulmohsin2022 for pinned (target 0.9, 1,000 draws), where r_hat went over 1.01 in 5 of
+# 8 seeds; 0.95 and 2,000 draws gave r_hat <= 1.007 in all 8.
+FIT_OPTIONS = {"alabdulmohsin2022": {"target_accept": 0.95, "draws": 2000}}
+
+
 def cases(only: list[str], simulated_seeds: int):
     """(table, data, law, hold-out) for each case."""
     if "mikami2021" in only:
@@ -151,7 +157,7 @@ def main() -> None:
             if table in seen:
                 continue
             seen.add(table)
-            fit = bs.fit(load(), model, seed=args.seed, progress=False)
+            fit = bs.fit(load(), model, seed=args.seed, progress=False, **FIT_OPTIONS.get(table, {}))
             outside, points = pit_check(fit)
             print(f"{table}: {fit.diagnostics}; misfit: {fit.discrepancy.describe()}")
             if "G" in fit.law.parameters:
@@ -168,7 +174,7 @@ def main() -> None:
             print(f"{table}: skipped, {error}")
             continue
         start = time.perf_counter()
-        result = bs.backtest(runs, model, seed=args.seed, **holdout)
+        result = bs.backtest(runs, model, seed=args.seed, **holdout, **FIT_OPTIONS.get(table, {}))
         seconds = time.perf_counter() - start
         summary = result.summary.set_index("distribution").loc["all"]
         diagnostics = result.fit.diagnostics
