@@ -135,7 +135,10 @@ def test_a_scale_the_held_out_runs_cannot_tell_from_none_is_none():
     assert gain > 1.35 and scale == pytest.approx(0.0125, rel=0.1)
 
 
-def test_distances_beyond_are_per_input_and_the_law_error_adds_them_in_quadrature():
+def test_distances_beyond_are_per_input_and_the_law_error_is_the_largest_directions():
+    """Each direction's scale was learned as all of its held-out runs' error, and those runs
+    lie past the data along other directions too: the error past the data is the largest
+    direction's, not the sum (which counted it twice where two scales are alike)."""
     ranges = fitted_ranges(_runs(), INPUTS)
     grid = pd.DataFrame(
         {"distribution": ["a", "a"], "pretrain_tokens": [1e11, 1e12], "finetune_tokens": [1e8, 1e6]}
@@ -150,7 +153,7 @@ def test_distances_beyond_are_per_input_and_the_law_error_adds_them_in_quadratur
     both = Discrepancy(scales={"pretrain_tokens": 0.02, "finetune_tokens": 0.05})
     np.testing.assert_allclose(
         both.law_error_sd(beyond, INPUTS),
-        [np.hypot(0.02 * np.log(10), 0.05 * np.log(100)), 0.02 * np.log(100)],
+        [max(0.02 * np.log(10), 0.05 * np.log(100)), 0.02 * np.log(100)],
     )
 
 
@@ -165,7 +168,7 @@ def test_a_fit_saved_with_one_scale_reads_back_as_that_scale_for_every_input():
     read = Discrepancy.from_dict(old)
     assert read.scale("pretrain_tokens") == read.scale("finetune_tokens") == 0.03 and read.learned
     beyond = np.array([[np.log(10), np.log(100)]])
-    np.testing.assert_allclose(read.law_error_sd(beyond, INPUTS), 0.03 * np.hypot(np.log(10), np.log(100)))
+    np.testing.assert_allclose(read.law_error_sd(beyond, INPUTS), 0.03 * np.log(100))
     new = Discrepancy(
         scales={"finetune_tokens": 0.1, "product": 0.02},
         log_likelihood_gains={"finetune_tokens": 7.0, "product": 3.0},
@@ -174,8 +177,15 @@ def test_a_fit_saved_with_one_scale_reads_back_as_that_scale_for_every_input():
     )
     assert Discrepancy.from_dict(new.to_dict()) == new
     assert "finetune_tokens 0.1 x d^0.5 (gain 7.00)" in new.describe()
-    # grows as s d^k: f's error at d = 4 is 0.1 x 2; the product's 0.02 x 4
-    np.testing.assert_allclose(new.law_error_sd(np.array([[0.0, 4.0, 4.0]]), INPUTS), np.hypot(0.2, 0.08))
+    # grows as s d^k: f's error at d = 4 is 0.1 x 2, the product's 0.02 x 4, and at 100 the
+    # product's (2.0) passes f's (1.0)
+    np.testing.assert_allclose(new.law_error_sd(np.array([[0.0, 4.0, 4.0]]), INPUTS), 0.2)
+    np.testing.assert_allclose(new.law_error_sd(np.array([[0.0, 100.0, 100.0]]), INPUTS), 2.0)
+    # the misfit inside the data adds to it in quadrature
+    inside_too = dataclasses.replace(new, misfit={"a": 0.15}, misfit_gains={"a": 9.0})
+    np.testing.assert_allclose(
+        inside_too.law_error_sd(np.array([[0.0, 4.0, 4.0]]), INPUTS, np.array(["a"])), 0.25
+    )
     assert read.scale("product") == 0.0  # a fit saved before the product was measured
 
 
