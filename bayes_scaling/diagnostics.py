@@ -85,6 +85,7 @@ class Diagnostics:
     adaptation: str = ""  # nutpie's mass-matrix adaptation used ("pymc" for PyMC's NUTS)
     tune: int | None = None  # tuning draws per chain before the ``draws`` (None: not recorded)
     target_accept: float | None = None  # NUTS's target acceptance in the run (None: not recorded)
+    rerun: str = ""  # why the fit ran a second time, with a loose table's settings ("": it did not)
 
     @property
     def ok(self) -> bool:
@@ -108,6 +109,7 @@ class Diagnostics:
             f"min bulk ESS {self.min_ess_bulk:.0f} ({self.worst_ess_parameter}), "
             f"min tail ESS {self.min_ess_tail:.0f}, min E-BFMI {self.min_bfmi:.2f}, "
             f"tree depth {self.mean_tree_depth:.1f}, {self.mean_steps_per_draw:.0f} leapfrog steps/draw"
+            + (f"; {self.rerun}" if self.rerun else "")
         )
 
     @property

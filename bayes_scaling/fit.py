@@ -26,7 +26,7 @@ import xarray as xr
 
 from . import sampling
 from .data import BayesScalingError, Runs, validate_runs
-from .diagnostics import Diagnostics, PriorWarning, check_floor_prior, check_sampling
+from .diagnostics import Diagnostics, PriorWarning, SamplingWarning, check_floor_prior, check_sampling
 from .discrepancy import Discrepancy, learn_discrepancy
 from .engine import ADAPTATIONS, SAMPLERS, Adaptation, Sampler
 from .model import (
@@ -184,7 +184,10 @@ def fit(
     draws, tune, chains, seed
         NUTS settings; the same seed gives the same draws. ``draws`` (kept per chain)
         defaults to 1000, or 2000 where the pilot finds the runs loose (the slowest
-        parameters then need twice the draws for r_hat <= 1.01). ``tune`` defaults to the
+        parameters then need twice the draws for r_hat <= 1.01). Where neither ``draws``
+        nor ``target_accept`` is given and the run fails its checks (a divergence, r_hat
+        over 1.01, bulk ESS under 400), it is run once more as a loose table's (target
+        0.95, 2,000 draws), and ``fit.diagnostics.rerun`` says why. ``tune`` defaults to the
         engine's: 300 with nutpie, 1000 with PyMC's NUTS (see :mod:`sampling`).
     sampler
         ``"nutpie"`` (default, compiled once per process and distribution bucket, see
@@ -236,24 +239,42 @@ def fit(
         spec, runs, normalisation, draws=draws, target_accept=target_accept, centring_from=centring_from,
         **length, **engine_settings,
     )  # fmt: skip
+    checks = {
+        "warn": False, "adaptation": adaptation if sampler == "nutpie" else "pymc", "tune": tune,
+        "centring_from": centring_from,
+    }  # fmt: skip
     idata, compile_seconds = sampling.run(
         chosen, runs, normalisation, progress=progress, **length, **engine_settings
     )
+    diagnostics = check_sampling(
+        idata, chosen.spec, elapsed_seconds=0.0, target_accept=chosen.target_accept, **checks
+    )
+    rerun = sampling.rerun_plan(chosen, diagnostics) if draws is None and target_accept is None else None
+    if rerun is not None:  # the pilot's settings failed: once more as a loose table's
+        why = (
+            f"run again at target {rerun.target_accept:g} with {rerun.draws} draws: the first run "
+            f"(target {chosen.target_accept:g}, {chosen.draws} draws) had {diagnostics.divergences} "
+            f"divergences, r_hat {diagnostics.max_rhat:.3f}, bulk ESS {diagnostics.min_ess_bulk:.0f}"
+        )
+        chosen = rerun
+        rerun_length = length | {"seed": seed + sampling.RERUN_SEED_OFFSET}
+        idata, _ = sampling.run(
+            chosen, runs, normalisation, progress=progress, **rerun_length, **engine_settings
+        )
+        diagnostics = check_sampling(
+            idata, chosen.spec, elapsed_seconds=0.0, target_accept=chosen.target_accept, **checks
+        )
+        diagnostics.rerun = why
     idata = _attach_data(idata, runs, chosen, normalisation)
     discrepancy = _discrepancy(
         chosen, runs, normalisation, idata.posterior.to_dataset(), **length, **engine_settings
     )
-    diagnostics = check_sampling(
-        idata,
-        chosen.spec,
-        elapsed_seconds=time.perf_counter() - start,  # compiling, sampling and the refits
-        warn=warn,
-        compile_seconds=compile_seconds,
-        adaptation=adaptation if sampler == "nutpie" else "pymc",
-        target_accept=chosen.target_accept,
-        tune=tune,
-        centring_from=centring_from,
-    )
+    # compiling, the pilot, sampling (both runs) and the refits
+    diagnostics.seconds = time.perf_counter() - start
+    diagnostics.compile_seconds = compile_seconds
+    if warn:
+        for problem in diagnostics.problems:
+            warnings.warn(f"{chosen.spec.name}: {problem}", SamplingWarning, stacklevel=2)
     return Fit(
         idata=idata,
         spec=chosen.spec,

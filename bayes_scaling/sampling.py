@@ -21,6 +21,7 @@ import xarray as xr
 
 from . import engine
 from .data import Runs
+from .diagnostics import ESS_MIN, RHAT_MAX, Diagnostics
 from .engine import Adaptation, Sampler
 from .model import (
     DISTRIBUTION,
@@ -109,6 +110,16 @@ PINNED_MAX_DISTRIBUTIONS = REFERENCE_PILOT_DISTRIBUTIONS - 1
 # draws: its run takes twice as long, where a fit that warns would send the user to rerun it.
 DEFAULT_DRAWS = 1000
 LOOSE_DRAWS = 2000
+# The pilot's verdict is a short look, and it can be wrong: on alabdulmohsin2022 (few-shot
+# error rates, four distributions) it found every term pinned, and at its 0.9 and 1,000
+# draws r_hat went over 1.01 in 5 of 8 seeds (0.95 and 2,000 draws: <= 1.007 in all 8); a
+# one-distribution table has no pilot at all (porian2024's Chinchilla-law runs: r_hat
+# 1.0105 and 1.0112 in 2 of 8 seeds). So a run whose settings the caller left to the fit,
+# and which fails its checks (a divergence, r_hat over RHAT_MAX, bulk ESS under ESS_MIN), is
+# run once more, on the same compiled model, as a loose table's: target TARGET_ACCEPT_LOOSE
+# and LOOSE_DRAWS. What its warning would have told the user to do, done for them; the
+# second run's draws are the fit's, and its diagnostics say why it was run.
+RERUN_SEED_OFFSET = 2000
 COMPILE_SECONDS = 10.0  # a guess of one compilation's cost where none was timed in this process
 
 
@@ -175,6 +186,18 @@ def plan(
     wanted = {centring_name(n) for n in centred_parameters(spec, len(runs.distributions))}
     centring = {k: v for k, v in centring.items() if k in wanted}
     return Plan(spec, centring, target, draws, compile_seconds)
+
+
+def rerun_plan(chosen: Plan, diagnostics: Diagnostics) -> Plan | None:
+    """The plan of a second run where the first failed its checks and a loose table's
+    settings would change something (see RERUN_SEED_OFFSET); None otherwise. For a plan
+    whose target and draws the fit chose, not the caller."""
+    failed = diagnostics.divergences or diagnostics.max_rhat > RHAT_MAX or diagnostics.min_ess_bulk < ESS_MIN
+    target = max(chosen.target_accept, TARGET_ACCEPT_LOOSE)
+    draws = max(chosen.draws, LOOSE_DRAWS)
+    if not failed or (target, draws) == (chosen.target_accept, chosen.draws):
+        return None
+    return dataclasses.replace(chosen, target_accept=target, draws=draws, pilot_compile_seconds=0.0)
 
 
 def run(

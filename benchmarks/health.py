@@ -16,8 +16,12 @@ turned off ([discrepancy] method = "none") so that sampling alone is measured.
 Data: ``example`` (shipped), ``mikami2021`` (shipped), ``chinchilla`` (200 simulated runs of
 one distribution from the Chinchilla law, params 5.7e7-1.3e10, tokens 2.5e8-1.4e11, 2% noise),
 ``sim4`` ... ``sim256`` (that many simulated transfer-gap distributions, as in speed.py)
-and ``flan`` / ``gigaword``: the rectified law on the 30 fine-tuning curves of
-../shared/data/lin2024 (no licence: read in place, never copied; skipped when absent).
+``flan`` / ``gigaword``: the rectified law on the 30 fine-tuning curves of
+../shared/data/lin2024 (no licence: read in place, never copied; skipped when absent);
+``porian2024`` and ``alabdulmohsin2022`` as ``benchmarks/misfit.py`` reads them.
+
+Each line also gives the pilot's smallest bulk ESS per draw kept (over the variables the
+diagnostics judge), what the run's choice of draws can be read from.
 """
 
 from __future__ import annotations
@@ -30,12 +34,31 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from arviz_stats import ess
 from backtest_real import LIN2024, lin2024_runs  # noqa: I001  (run from benchmarks/)
 
 import bayes_scaling as bs
+from bayes_scaling import engine, sampling
+from bayes_scaling.diagnostics import reported_variables
 from bayes_scaling.simulate import simulate_runs
 
+PILOT_ESS_PER_DRAW: list[float] = []  # the last pilot's smallest bulk ESS per draw kept
+_ENGINE_SAMPLE = engine.sample
+
+
+def _recording_sample(spec, *args, chains, **kwargs):
+    """engine.sample, noting the pilot's smallest bulk ESS per draw kept."""
+    idata, seconds = _ENGINE_SAMPLE(spec, *args, chains=chains, **kwargs)
+    if chains == sampling.PILOT_CHAINS:
+        posterior = idata.posterior.to_dataset()
+        posterior = posterior[reported_variables(posterior, spec)]
+        kept = posterior.sizes["chain"] * posterior.sizes["draw"]
+        PILOT_ESS_PER_DRAW.append(min(float(v.min()) for v in ess(posterior, method="bulk").values()) / kept)
+    return idata, seconds
+
+
 MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
+MODELS |= {"porian2024": "chinchilla", "alabdulmohsin2022": "few_shot_error_rate"}
 MODELS |= {f"sim{n}": "transfer_gap" for n in (4, 16, 32, 48, 56, 64, 128, 256)}
 
 
@@ -54,6 +77,13 @@ def runs_for(name: str) -> pd.DataFrame | None:
         return bs.load_dataset(name)
     if name == "chinchilla":
         return chinchilla_runs()
+    if name in ("porian2024", "alabdulmohsin2022"):  # as benchmarks/misfit.py reads them
+        import misfit
+
+        try:
+            return getattr(misfit, name)()
+        except (FileNotFoundError, bs.BayesScalingError):
+            return None
     if name.startswith("sim"):  # simulated transfer-gap distributions, as benchmarks/speed.py makes them
         from speed import data_for
 
@@ -88,6 +118,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    engine.sample = _recording_sample  # the fit's pilot and run go through it
     for name in args.data:
         runs = runs_for(name)
         if runs is None:
@@ -102,6 +133,7 @@ def main() -> None:
         ):
             for seed in range(args.seeds):
                 start = time.perf_counter()
+                PILOT_ESS_PER_DRAW.clear()
                 fit = bs.fit(
                     runs,
                     spec,
@@ -126,6 +158,10 @@ def main() -> None:
                 chosen = f"{d.target_accept}" + ("" if target is not None else " (pilot's)")
                 setting = f"{name} {centring} target {chosen} {adaptation} tune {d.tune} draws {d.draws}"
                 setting += f" seed {seed}"
+                if d.rerun:
+                    health += f" ({d.rerun})"
+                if PILOT_ESS_PER_DRAW:
+                    health += f", pilot's min ESS per draw {PILOT_ESS_PER_DRAW[-1]:.3f}"
                 print(f"{setting}: {health}, {speed}", flush=True)
 
 

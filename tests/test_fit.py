@@ -585,8 +585,54 @@ def test_a_loose_table_keeps_more_draws_unless_the_caller_set_them(recovery_runs
     monkeypatch.setattr(sampling, "LOOSE_DRAWS", 40)
     quick = {"tune": 30, "chains": 1, "seed": 0, "progress": False, "warn": False}
     spec = no_discrepancy("transfer_gap")
+    monkeypatch.setattr(sampling, "rerun_plan", lambda *args: None)  # 30 draws fail the ESS check
     for loose, asked, kept in ((False, None, 30), (True, None, 40), (True, 30, 30)):
         monkeypatch.setattr(sampling, "_pilot_found_loose", lambda *args, loose=loose: loose)
         fit = bs.fit(recovery_runs, spec, draws=asked, **quick)
         assert fit.diagnostics.draws == kept
         assert fit.diagnostics.target_accept == (0.95 if loose else 0.9)
+
+
+def test_a_run_that_fails_its_checks_is_run_again_as_a_loose_tables(recovery_runs, monkeypatch):
+    """Where the caller left target and draws to the fit and the pilot's choice (0.9, the
+    default draws) fails a check (here the bulk ESS of 30 draws on one chain), the fit runs
+    once more at the loose table's 0.95 and LOOSE_DRAWS, and says why; settings the caller
+    gave are kept as given."""
+    sampling = importlib.import_module("bayes_scaling.sampling")
+    monkeypatch.setattr(sampling, "DEFAULT_DRAWS", 30)
+    monkeypatch.setattr(sampling, "LOOSE_DRAWS", 40)
+    monkeypatch.setattr(sampling, "_pilot_found_loose", lambda *args: False)
+    quick = {"tune": 30, "chains": 1, "seed": 0, "progress": False, "warn": False}
+    spec = no_discrepancy("transfer_gap")
+    fit = bs.fit(recovery_runs, spec, **quick)
+    assert (fit.diagnostics.draws, fit.diagnostics.target_accept) == (40, 0.95)
+    assert fit.idata.posterior.sizes["draw"] == 40
+    assert fit.diagnostics.rerun.startswith(
+        "run again at target 0.95 with 40 draws: the first run (target 0.9, 30"
+    )
+    assert "bulk ESS" in fit.diagnostics.rerun and fit.diagnostics.rerun in fit.diagnostics.summary_line()
+    for asked in ({"draws": 30}, {"target_accept": 0.9}):
+        kept = bs.fit(recovery_runs, spec, **quick, **asked)
+        assert (kept.diagnostics.draws, kept.diagnostics.target_accept, kept.diagnostics.rerun) == (
+            30,
+            0.9,
+            "",
+        )
+
+
+def test_only_a_failed_run_whose_settings_would_change_is_run_again():
+    sampling = importlib.import_module("bayes_scaling.sampling")
+    healthy = {"divergences": 0, "max_rhat": 1.004, "min_ess_bulk": 900.0}
+    pinned = sampling.Plan(spec=bs.load_spec("transfer_gap"), centring={}, target_accept=0.9, draws=1000)
+    loose = dataclasses.replace(pinned, target_accept=0.95, draws=2000)
+
+    def diagnostics(**changed) -> bs.Diagnostics:
+        numbers = healthy | changed
+        return bs.Diagnostics(**numbers, min_ess_tail=900.0, min_bfmi=1.0, mean_tree_depth=4.0,
+                              mean_steps_per_draw=20.0, draws=1000, chains=4, seconds=1.0)  # fmt: skip
+
+    assert sampling.rerun_plan(pinned, diagnostics()) is None
+    for failed in ({"divergences": 1}, {"max_rhat": 1.011}, {"min_ess_bulk": 399.0}):
+        again = sampling.rerun_plan(pinned, diagnostics(**failed))
+        assert (again.target_accept, again.draws, again.centring) == (0.95, 2000, pinned.centring)
+        assert sampling.rerun_plan(loose, diagnostics(**failed)) is None
