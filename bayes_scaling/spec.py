@@ -203,7 +203,7 @@ class ModelSpec:
             )
         if self.discrepancy.method == "leave_future_out":
             lines.append(
-                "  misfit: + Normal(0, m_d^2 + sum_k (s_k d_k^q_k)^2) on log loss, m_d per distribution from "
+                "  misfit: + Normal(0, m_d^2 + max_k (s_k d_k^q_k)^2) on log loss, m_d per distribution from "
                 "the residuals, s_k and q_k past the data from leave-future-out refits"
             )
         return "\n".join(lines)
