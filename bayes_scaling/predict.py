@@ -120,10 +120,12 @@ def predict(
     Returns a Dataset with dims (sample, point): ``loss`` is the expected loss, the law's
     curve; ``loss_observed`` a new run's measured loss (with the fitted Student-t noise on
     log loss). Both include the law's own error (``discrepancy=True``, see
-    :mod:`bayes_scaling.discrepancy`): Normal(0, m^2 + sum over directions of (s d^k)^2)
+    :mod:`bayes_scaling.discrepancy`): Normal(0, m^2 + max over directions of (s d^k)^2)
     on log loss, m the distribution's misfit inside the data, d the point's log-distance
     beyond the fitted range along each direction (each input and their product), s and k
-    that direction's learned scale and power; the largest d is the coordinate
+    that direction's learned scale and power; where the held-out runs favoured it instead,
+    the spread of the law over the parameters' draws is widened by that direction's learned
+    factor past the data. The largest d is the coordinate
     ``extrapolation_distance`` (0 inside the range).
     """
     grid = _check_grid(fit, grid, new_distribution)
@@ -137,10 +139,10 @@ def predict(
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
     beyond = _distances_beyond(fit, grid, new_distribution)
     distance = combined_distance(beyond)
-    law_error_sd = fit.discrepancy.law_error_sd(beyond, fit.law.inputs, labels)
-    law_error = law_error_sd[None, :] * rng.standard_normal(log_loss.shape)
+    spread, law_error_sd = law_error(fit, grid, new_distribution)
+    standard = rng.standard_normal(log_loss.shape)
     if discrepancy:
-        log_loss = log_loss + law_error
+        log_loss = with_law_error(log_loss, spread, law_error_sd, standard)
     return xr.Dataset(
         {
             "loss": ((SAMPLE, POINT), np.exp(log_loss)),
@@ -148,6 +150,29 @@ def predict(
         },
         coords={"extrapolation_distance": (POINT, distance)},
     )
+
+
+def law_error(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The fit's learned misfit at each grid row: the factor widening the parameters'
+    spread of the law (1 inside the data) and the standard deviation of the law's error on
+    log loss (see :mod:`bayes_scaling.discrepancy`). Prediction and every decision use it, so
+    they see the same bands."""
+    beyond = _distances_beyond(fit, grid, new_distribution)
+    labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
+    spread = fit.discrepancy.parameter_spread(beyond, fit.law.inputs)
+    return spread, fit.discrepancy.law_error_sd(beyond, fit.law.inputs, labels)
+
+
+def with_law_error(
+    log_loss: np.ndarray, spread: np.ndarray, sd: np.ndarray, standard: np.ndarray
+) -> np.ndarray:
+    """Draws of log loss (draw, point) with the law's error: the spread over the draws
+    widened by ``spread`` about each point's mean, plus ``sd`` times the standard normal
+    draws ``standard`` (broadcast against the draws)."""
+    if (spread > 1).any():
+        centre = log_loss.mean(axis=0, keepdims=True)
+        log_loss = centre + spread * (log_loss - centre)
+    return log_loss + sd * standard
 
 
 def _distances_beyond(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> np.ndarray:

@@ -204,7 +204,8 @@ class ModelSpec:
         if self.discrepancy.method == "leave_future_out":
             lines.append(
                 "  misfit: + Normal(0, m_d^2 + max_k (s_k d_k^q_k)^2) on log loss, m_d per distribution from "
-                "the residuals, s_k and q_k past the data from leave-future-out refits"
+                "the residuals, s_k and q_k past the data from leave-future-out refits (or, where those "
+                "favour it, the parameters' spread widened by a factor k_k)"
             )
         return "\n".join(lines)
 

@@ -19,6 +19,7 @@ from bayes_scaling.discrepancy import (
     learn_growth,
     learn_misfit,
     learn_scale,
+    learn_spread,
     leave_future_out_cuts,
 )
 
@@ -80,6 +81,26 @@ def test_the_scale_is_recovered_when_there_is_one_and_zero_when_there_is_none():
     assert scale == pytest.approx(0.05, rel=0.15) and gain > 100
     exact = rng.normal(0.0, np.sqrt(variance))
     assert learn_scale(exact, variance, distance, nu=30)[0] == 0.0
+
+
+def test_a_posterior_too_sure_of_its_parameters_gets_its_spread_widened_and_an_honest_one_none():
+    """Held-out errors k times the refit's parameter spread (plus noise): the factor is
+    recovered; errors of the refit's own spread leave it at 1, whatever the noise."""
+    rng = np.random.default_rng(2)
+    parameter_variance = rng.uniform(0.005, 0.03, 400) ** 2
+    noise = np.full(400, 0.005**2)
+    wrong = rng.normal(0.0, np.sqrt(3.0**2 * parameter_variance + noise))
+    factor, gain = learn_spread(wrong, parameter_variance, noise, nu=30)
+    assert factor == pytest.approx(3.0, rel=0.15) and gain > 100
+    honest = rng.normal(0.0, np.sqrt(parameter_variance + noise))
+    assert learn_spread(honest, parameter_variance, noise, nu=30)[0] == 1.0
+    # errors that grow with distance, not with the parameters' spread, favour a scale
+    distance = rng.uniform(0.2, 3.0, 400)
+    flat = np.full(400, 0.01**2)
+    growing = rng.normal(0.0, np.sqrt(flat + noise + (0.05 * distance) ** 2))
+    assert (
+        learn_spread(growing, flat, noise, nu=30)[1] < learn_scale(growing, flat + noise, distance, nu=30)[1]
+    )
 
 
 def test_the_growth_power_is_recovered_where_the_misfit_levels_off_or_accelerates():
@@ -216,6 +237,21 @@ def test_bands_widen_past_the_data_only_and_along_the_inputs_with_a_scale(exampl
     along_f = dataclasses.replace(example_fit, discrepancy=Discrepancy(scales={"finetune_tokens": 0.05}))
     table_f = bs.prediction_table(along_f, grid, kind="observation", law_only_beside=True)
     np.testing.assert_allclose(table_f.loss_upper, table_f.loss_upper_law_only)
+    # a widened spread of the parameters along pre-training: past the data only, by its factor
+    spread = dataclasses.replace(
+        example_fit, discrepancy=Discrepancy(spread_factors={"pretrain_tokens": 3.0})
+    )
+    table_s = bs.prediction_table(spread, grid, kind="expected", law_only_beside=True)
+    width_s = np.log(table_s.loss_upper / table_s.loss_lower)
+    law_only_s = np.log(table_s.loss_upper_law_only / table_s.loss_lower_law_only)
+    assert width_s[0] == pytest.approx(law_only_s[0])
+    assert width_s[1] == pytest.approx(3.0 * law_only_s[1], rel=0.05)
+    assert (
+        spread.discrepancy.learned
+        and "pretrain_tokens parameter spread x3"
+        in Discrepancy(scales={"pretrain_tokens": 0.0}, spread_factors={"pretrain_tokens": 3.0}).describe()
+    )
+    assert Discrepancy.from_dict(spread.discrepancy.to_dict()) == spread.discrepancy
     # the example's own fit (law exact) learned no discrepancy: bands past the data unchanged
     assert not example_fit.discrepancy.learned and example_fit.discrepancy.heldout_runs > 0
     plain = bs.prediction_table(example_fit, grid, kind="observation", law_only_beside=True)
