@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
-from .predict import observation_noise, point_parameters
+from .predict import law_error, observation_noise, point_parameters, with_law_error
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -38,6 +38,11 @@ RANK_COLUMNS = (
     "expected_regret",
 )
 DRAW_BLOCK = 256  # draws per block when evaluating the law over (draw, action) pairs
+# The law's error (its learned misfit, see predict.law_error) in a distribution's losses is
+# one standard normal draw per posterior draw, shared by every action on that distribution:
+# the law errs alike at nearby inputs, so actions differ by how far past the data they go,
+# not by independent noise. Seeded per distribution, so rankings are reproducible.
+LAW_ERROR_SEED = 27
 FRAGILE_P_BEST = 0.8  # the most likely best action wins in fewer draws than this: fragile
 
 # a portfolio's weights, or per-distribution prices: a mapping, a table or a CSV path
@@ -267,6 +272,21 @@ def portfolio_losses(
             column = {k: v[:, j : j + 1] for k, v in params.items()}
             log_p, log_f = np.log(p0 + pairs[:, 0])[None], np.log(f0 + pairs[:, 1])[None]
             inverse = inverse.ravel()
+            points = pd.DataFrame(
+                {DISTRIBUTION: name, PRETRAIN: [*(p0 + pairs[:, 0]), p0], FINETUNE: [*(f0 + pairs[:, 1]), f0]}
+            )
+            spread, sd = law_error(fit, points)
+            if (spread > 1).any() or (sd > 0).any():  # the law's misfit: one pass over all draws
+                log_loss = fit.law.log_loss(
+                    np.log(points[PRETRAIN].to_numpy(float))[None],
+                    np.log(points[FINETUNE].to_numpy(float))[None],
+                    **column,
+                )
+                standard = np.random.default_rng([LAW_ERROR_SEED, columns[j]]).standard_normal((n_draws, 1))
+                loss = np.exp(with_law_error(log_loss, spread, sd, standard))
+                after += weights[name] * loss[:, :-1][:, inverse]
+                before += weights[name] * loss[:, -1]
+                continue
             # blocks of draws keep each step of the law's arithmetic inside the CPU cache
             for block in range(0, n_draws, DRAW_BLOCK):
                 rows = slice(block, block + DRAW_BLOCK)
@@ -554,6 +574,13 @@ def experiment_value(
     log_mean = fit.law.log_loss(
         *(np.log(candidates[k].to_numpy(float))[None, :] for k in fit.law.inputs), **params
     )  # (S, c)
+    # with the law's misfit, as wide as predict's bands have it: each draw carries its own law
+    # error, and reweighting by an outcome learns about both. A widened parameter spread
+    # counts here as that much more error independent of the parameters: widening the draws'
+    # own spread would make an outcome tell them apart more easily, not less.
+    spread, sd = law_error(fit, candidates)
+    sd = np.sqrt(sd**2 + (spread**2 - 1) * log_mean.var(axis=0))
+    log_mean = log_mean + sd * np.random.default_rng(seed + 1).standard_normal(log_mean.shape)
     labels = candidates[DISTRIBUTION].astype(str).to_numpy()
     sigma = np.broadcast_to(observation_noise(fit, labels, rng), log_mean.shape)
     nu = fit.spec.likelihood.nu

@@ -393,3 +393,50 @@ def test_experiment_value_scores_runs_by_the_regret_they_remove(recovery_fit):
     assert (table.value_of_information >= 0).all()
     assert table.value_of_information.is_monotonic_decreasing
     assert table.distribution[0] == poor
+
+
+@pytest.mark.parametrize(
+    "misfit",
+    [{"scales": {"pretrain_tokens": 0.1}}, {"spread_factors": {"pretrain_tokens": 3.0}}],
+    ids=["scale", "spread"],
+)
+def test_decisions_see_the_bands_prediction_sees(recovery_fit, misfit):
+    """With a learned misfit along pre-training, ranking and prediction draw the same law
+    error: one distribution's loss after 100x pre-training has the quantile predict's band
+    gives there, wider than without the misfit; an action inside the data is unchanged."""
+    import dataclasses
+
+    from bayes_scaling.discrepancy import Discrepancy
+
+    name = recovery_fit.distributions[0]
+    state = (
+        recovery_fit.runs.groupby("distribution")[["pretrain_tokens", "finetune_tokens"]].max().reset_index()
+    )
+    p0, f0 = state.set_index("distribution").loc[name, ["pretrain_tokens", "finetune_tokens"]]
+    actions = pd.DataFrame(
+        {
+            "action": ["far", "inside"],
+            "distribution": name,
+            "add_pretrain_tokens": [99 * p0, 0.0],
+            "add_finetune_tokens": [0.0, 0.0],
+            "cost": [1.0, 1.0],
+        }
+    )
+    wrong = dataclasses.replace(recovery_fit, discrepancy=Discrepancy(**misfit))
+    ranked = {
+        label: rank_actions(f, actions, weights={name: 1.0}, state=state, quantile=0.95).set_index("action")
+        for label, f in (("plain", recovery_fit), ("wrong", wrong))
+    }
+    grid = pd.DataFrame({"distribution": [name], "pretrain_tokens": [100 * p0], "finetune_tokens": [f0]})
+    band = bs.prediction_table(wrong, grid, kind="expected", prob=0.9)
+    assert ranked["wrong"].loss_q["far"] == pytest.approx(band.loss_upper[0], rel=0.04)  # Monte Carlo
+    spread = {label: table.loss_q["far"] - table.expected_loss["far"] for label, table in ranked.items()}
+    assert spread["wrong"] > 1.5 * spread["plain"]
+    assert ranked["wrong"].loss_q["inside"] == pytest.approx(ranked["plain"].loss_q["inside"])
+    # and an experiment past the data teaches less about G once the law may err there
+    candidate = grid.assign(finetune_tokens=f0)
+    sd_after = {
+        label: experiment_value(f, candidate, simulations=100).sd_after[0]
+        for label, f in (("plain", recovery_fit), ("wrong", wrong))
+    }
+    assert sd_after["wrong"] > sd_after["plain"]
