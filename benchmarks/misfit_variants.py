@@ -201,9 +201,9 @@ def learn(case, form: str) -> list[tuple[str, str, float, float]]:
             best = (-np.inf, 0.0, 0.0, 1.0)
             for q in GROWTH_POWERS:
 
-                def negative(x, q=q, p=parameter_var, o=other_var, d=distance):
+                def negative(x, q=q, p=parameter_var, o=other_var, d=distance, r=residual):
                     c, a = np.exp(x)
-                    return -_t_loglik(residual, (1 + c) ** 2 * p + o + (a * d**q) ** 2, nu)
+                    return -_t_loglik(r, (1 + c) ** 2 * p + o + (a * d**q) ** 2, nu)
 
                 result = optimize.minimize(negative, x0=[np.log(0.5), np.log(0.02)], method="Nelder-Mead")
                 if -result.fun > best[0]:
