@@ -276,16 +276,26 @@ def portfolio_losses(
                 {DISTRIBUTION: name, PRETRAIN: [*(p0 + pairs[:, 0]), p0], FINETUNE: [*(f0 + pairs[:, 1]), f0]}
             )
             spread, sd = law_error(fit, points)
-            if (spread > 1).any() or (sd > 0).any():  # the law's misfit: one pass over all draws
-                log_loss = fit.law.log_loss(
-                    np.log(points[PRETRAIN].to_numpy(float))[None],
-                    np.log(points[FINETUNE].to_numpy(float))[None],
-                    **column,
-                )
+            if (spread > 1).any() or (sd > 0).any():  # the law's misfit, as predict draws it
+                log_all = [np.log(points[c].to_numpy(float))[None] for c in (PRETRAIN, FINETUNE)]
                 standard = np.random.default_rng([LAW_ERROR_SEED, columns[j]]).standard_normal((n_draws, 1))
-                loss = np.exp(with_law_error(log_loss, spread, sd, standard))
-                after += weights[name] * loss[:, :-1][:, inverse]
-                before += weights[name] * loss[:, -1]
+                centre = None
+                if (spread > 1).any():  # the draws' mean, about which their spread is widened
+                    centre = (
+                        sum(
+                            fit.law.log_loss(
+                                *log_all, **{k: v[b : b + DRAW_BLOCK] for k, v in column.items()}
+                            ).sum(axis=0)
+                            for b in range(0, n_draws, DRAW_BLOCK)
+                        )
+                        / n_draws
+                    )
+                for block in range(0, n_draws, DRAW_BLOCK):
+                    rows = slice(block, block + DRAW_BLOCK)
+                    log_loss = fit.law.log_loss(*log_all, **{k: v[rows] for k, v in column.items()})
+                    loss = np.exp(with_law_error(log_loss, spread, sd, standard[rows], centre))
+                    after[rows] += weights[name] * loss[:, :-1][:, inverse]
+                    before[rows] += weights[name] * loss[:, -1]
                 continue
             # blocks of draws keep each step of the law's arithmetic inside the CPU cache
             for block in range(0, n_draws, DRAW_BLOCK):

@@ -164,13 +164,18 @@ def law_error(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> t
 
 
 def with_law_error(
-    log_loss: np.ndarray, spread: np.ndarray, sd: np.ndarray, standard: np.ndarray
+    log_loss: np.ndarray,
+    spread: np.ndarray,
+    sd: np.ndarray,
+    standard: np.ndarray,
+    centre: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draws of log loss (draw, point) with the law's error: the spread over the draws
-    widened by ``spread`` about each point's mean, plus ``sd`` times the standard normal
-    draws ``standard`` (broadcast against the draws)."""
+    widened by ``spread`` about each point's mean over the draws (``centre`` where the draws
+    come in blocks), plus ``sd`` times the standard normal draws ``standard`` (broadcast
+    against the draws)."""
     if (spread > 1).any():
-        centre = log_loss.mean(axis=0, keepdims=True)
+        centre = log_loss.mean(axis=0, keepdims=True) if centre is None else centre
         log_loss = centre + spread * (log_loss - centre)
     return log_loss + sd * standard
 
