@@ -339,22 +339,26 @@ def learn_growth(
     return scale, power
 
 
+def _most_likely(residual, variance_of, nu: float, largest: float) -> tuple[float, float]:
+    """The c in (1e-6, ``largest``) maximising the Student-t likelihood of ``residual`` with
+    variance ``variance_of(c)``, and that maximum's log-likelihood gain over c = 0."""
+    at_zero = _t_log_likelihood(residual, variance_of(0.0), nu)
+    result = optimize.minimize_scalar(
+        lambda log_c: -_t_log_likelihood(residual, variance_of(np.exp(log_c)), nu),
+        bounds=(np.log(1e-6), np.log(largest)),
+        method="bounded",
+    )
+    return float(np.exp(result.x)), max(-float(result.fun) - at_zero, 0.0)
+
+
 def _best_growth(residual, variance, distance, nu, powers) -> tuple[float, float, float]:
     """(scale, power, log-likelihood gain over no misfit) at the best power of ``powers``."""
-    at_zero = _t_log_likelihood(residual, variance, nu)
     best = (0.0, 1.0, -np.inf)
     for power in powers:
         spread = distance**power
-
-        def negative_log_likelihood(log_scale: float, spread=spread) -> float:
-            return -_t_log_likelihood(residual, variance + (np.exp(log_scale) * spread) ** 2, nu)
-
-        result = optimize.minimize_scalar(
-            negative_log_likelihood, bounds=(np.log(1e-6), np.log(10.0)), method="bounded"
-        )
-        gain = max(-float(result.fun) - at_zero, 0.0)
+        scale, gain = _most_likely(residual, lambda c, spread=spread: variance + (c * spread) ** 2, nu, 10.0)
         if gain > best[2]:
-            best = (float(np.exp(result.x)), power, gain)
+            best = (scale, power, gain)
     return best
 
 
@@ -374,21 +378,13 @@ def learn_spread(
     extrapolation uncertainty, so it grows past the data with the shape the law gives it,
     and shrinks where a fit has more runs than the refit it was learned from. On lin2024's
     curves the held-out runs favoured it over a scale x distance^q (FLAN's backtest covered
-    0.87 instead of 0.81), on porian2024's and mikami2021's pre-training a scale
-    (benchmarks/RESULTS.md, issue 27); :func:`learn_discrepancy` keeps, per direction,
-    whichever of the two gains more.
+    0.87 instead of 0.81), on porian2024's tokens a scale (benchmarks/RESULTS.md, issue 27);
+    :func:`learn_discrepancy` keeps, per direction, whichever of the two gains more.
     """
-    at_one = _t_log_likelihood(residual, parameter_variance + other_variance, nu)
-
-    def negative_log_likelihood(log_excess: float) -> float:
-        factor = 1.0 + np.exp(log_excess)
-        return -_t_log_likelihood(residual, factor**2 * parameter_variance + other_variance, nu)
-
-    result = optimize.minimize_scalar(
-        negative_log_likelihood, bounds=(np.log(1e-6), np.log(100.0)), method="bounded"
+    excess, gain = _most_likely(
+        residual, lambda c: (1.0 + c) ** 2 * parameter_variance + other_variance, nu, 100.0
     )
-    gain = max(-float(result.fun) - at_one, 0.0)
-    return (1.0 + float(np.exp(result.x)) if gain > threshold else 1.0), gain
+    return (1.0 + excess if gain > threshold else 1.0), gain
 
 
 def learn_misfit(
