@@ -272,12 +272,10 @@ def portfolio_losses(
             column = {k: v[:, j : j + 1] for k, v in params.items()}
             log_p, log_f = np.log(p0 + pairs[:, 0])[None], np.log(f0 + pairs[:, 1])[None]
             inverse = inverse.ravel()
-            points = pd.DataFrame(
-                {DISTRIBUTION: name, PRETRAIN: [*(p0 + pairs[:, 0]), p0], FINETUNE: [*(f0 + pairs[:, 1]), f0]}
-            )
-            spread, sd = law_error(fit, points)
-            if (spread > 1).any() or (sd > 0).any():  # the law's misfit, as predict draws it
-                log_all = [np.log(points[c].to_numpy(float))[None] for c in (PRETRAIN, FINETUNE)]
+            pretrain, finetune = np.append(p0 + pairs[:, 0], p0), np.append(f0 + pairs[:, 1], f0)
+            if (error := _law_error_where_learned(fit, name, pretrain, finetune)) is not None:
+                spread, sd = error  # the law's misfit, as predict draws it
+                log_all = [np.log(pretrain)[None], np.log(finetune)[None]]
                 standard = np.random.default_rng([LAW_ERROR_SEED, columns[j]]).standard_normal((n_draws, 1))
                 centre = None
                 if (spread > 1).any():  # the draws' mean, about which their spread is widened
@@ -314,6 +312,18 @@ def portfolio_losses(
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(evaluate, parts))
     return sum(r[0] for r in results), sum(r[1] for r in results)
+
+
+def _law_error_where_learned(
+    fit: Fit, name: str, pretrain: np.ndarray, finetune: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`predict.law_error` of distribution ``name`` at these inputs, or None where the
+    fit learned no misfit that reaches them (the fast path: the law alone)."""
+    if not fit.discrepancy.learned:
+        return None
+    points = pd.DataFrame({DISTRIBUTION: name, PRETRAIN: pretrain, FINETUNE: finetune})
+    spread, sd = law_error(fit, points)
+    return (spread, sd) if (spread > 1).any() or (sd > 0).any() else None
 
 
 def _tail(values: np.ndarray, quantile: float) -> tuple[np.ndarray, np.ndarray]:

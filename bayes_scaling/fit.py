@@ -254,7 +254,8 @@ def fit(
         why = (
             f"run again at target {rerun.target_accept:g} with {rerun.draws} draws: the first run "
             f"(target {chosen.target_accept:g}, {chosen.draws} draws) had {diagnostics.divergences} "
-            f"divergences, r_hat {diagnostics.max_rhat:.3f}, bulk ESS {diagnostics.min_ess_bulk:.0f}"
+            f"divergent transitions, r_hat {diagnostics.max_rhat:.3f}, "
+            f"bulk ESS {diagnostics.min_ess_bulk:.0f}"
         )
         chosen = rerun
         rerun_length = length | {"seed": seed + sampling.RERUN_SEED_OFFSET}

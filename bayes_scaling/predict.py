@@ -139,7 +139,7 @@ def predict(
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
     beyond = _distances_beyond(fit, grid, new_distribution)
     distance = combined_distance(beyond)
-    spread, law_error_sd = law_error(fit, grid, new_distribution)
+    spread, law_error_sd = _law_error_beyond(fit, beyond, labels)
     standard = rng.standard_normal(log_loss.shape)
     if discrepancy:
         log_loss = with_law_error(log_loss, spread, law_error_sd, standard)
@@ -157,8 +157,13 @@ def law_error(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> t
     spread of the law (1 inside the data) and the standard deviation of the law's error on
     log loss (see :mod:`bayes_scaling.discrepancy`). Prediction and every decision use it, so
     they see the same bands."""
-    beyond = _distances_beyond(fit, grid, new_distribution)
     labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
+    return _law_error_beyond(fit, _distances_beyond(fit, grid, new_distribution), labels)
+
+
+def _law_error_beyond(
+    fit: Fit, beyond: np.ndarray, labels: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     spread = fit.discrepancy.parameter_spread(beyond, fit.law.inputs)
     return spread, fit.discrepancy.law_error_sd(beyond, fit.law.inputs, labels)
 
