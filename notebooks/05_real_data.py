@@ -217,8 +217,9 @@ bs.derived_table(fit, pd.DataFrame([here]))[
 # Read together: the gap G says how much of the error at 10% labels rendering alone can never
 # remove (the loss floor), the exchange rate how many rendered images one real label is worth
 # at this point, and the ranking what that means at the assumed prices, with the spread over
-# posterior draws. On this data the answer is clear: at 64k rendered images the error is
-# already within about 0.01 of the floor that rendering alone can reach, so 10x more of them
-# barely moves it, while one real label is worth about 50 rendered images (90% interval
-# about 30 to 110, from the full run); at fifty times the price per image, labelling still
-# buys more error reduction per unit of cost.
+# posterior draws and the law's learned misfit (mulclass-r50's, here). On this data the
+# answer is clear: at 64k rendered images the error is already within about 0.01 of the floor
+# that rendering alone can reach, so 10x more of them barely moves it, while one real label
+# is worth about 50 rendered images (90% interval about 30 to 110, from the full run); at
+# fifty times the price per image, labelling still buys more error reduction per unit of
+# cost.
