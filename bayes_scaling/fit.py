@@ -9,6 +9,7 @@ leave-future-out refits are :mod:`discrepancy`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import tempfile
@@ -27,7 +28,7 @@ import xarray as xr
 from . import sampling
 from .data import BayesScalingError, Runs, validate_runs
 from .diagnostics import Diagnostics, PriorWarning, SamplingWarning, check_floor_prior, check_sampling
-from .discrepancy import Discrepancy, learn_discrepancy
+from .discrepancy import Discrepancy, fitted_ranges, learn_discrepancy
 from .engine import ADAPTATIONS, SAMPLERS, Adaptation, Sampler
 from .model import (
     DISTRIBUTION,
@@ -75,6 +76,13 @@ class Fit:
     def runs(self) -> pd.DataFrame:
         """The input table as validated (all columns, original order)."""
         return self.idata["runs"].to_dataset().to_dataframe().reset_index(drop=True)
+
+    @functools.cached_property
+    def fitted_ranges(self) -> pd.DataFrame:
+        """Each distribution's range of the runs along every direction, and all runs' (``*``):
+        what distances past the data are measured from (:func:`discrepancy.fitted_ranges`).
+        Kept once made: ranking asks for it once per distribution."""
+        return fitted_ranges(self.runs, self.law.inputs)
 
     def parameters(self, units: Literal["raw", "normalised"] = "raw") -> xr.Dataset:
         """Posterior draws of every law parameter, dims (chain, draw, distribution).

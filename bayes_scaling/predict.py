@@ -14,7 +14,7 @@ import pymc as pm
 import xarray as xr
 
 from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
-from .discrepancy import combined_distance, distances_beyond, fitted_ranges
+from .discrepancy import combined_distance, distances_beyond
 from .intervals import check_prob, summarise_draws
 
 if TYPE_CHECKING:
@@ -139,10 +139,9 @@ def predict(
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
     beyond = _distances_beyond(fit, grid, new_distribution)
     distance = combined_distance(beyond)
-    spread, law_error_sd = _law_error_beyond(fit, beyond, labels)
-    standard = rng.standard_normal(log_loss.shape)
+    standard = rng.standard_normal(log_loss.shape)  # drawn either way: the same noise draws
     if discrepancy:
-        log_loss = with_law_error(log_loss, spread, law_error_sd, standard)
+        log_loss = with_law_error(log_loss, *_law_error_beyond(fit, beyond, labels), standard)
     return xr.Dataset(
         {
             "loss": ((SAMPLE, POINT), np.exp(log_loss)),
@@ -188,9 +187,8 @@ def with_law_error(
 def _distances_beyond(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> np.ndarray:
     """Log-distance of each row beyond its distribution's fitted range along each direction
     (all runs' range for a new distribution), rows x directions; 0 inside it."""
-    ranges = fitted_ranges(fit.runs, fit.law.inputs)
     labels = np.full(len(grid), "*") if new_distribution else None
-    return distances_beyond(grid, ranges, fit.law.inputs, labels)
+    return distances_beyond(grid, fit.fitted_ranges, fit.law.inputs, labels)
 
 
 def prediction_table(
