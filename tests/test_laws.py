@@ -44,6 +44,49 @@ def test_registry_names_match_and_unknown_law_is_clear():
     try:
         get_law("nope")
     except ValueError as err:
-        assert "known laws are: chinchilla, effective_data, rectified, transfer_gap" in str(err)
+        assert (
+            "known laws are: chinchilla, effective_data, rectified, transfer_gap, transfer_gap_ceiling"
+            in str(err)
+        )
     else:
         raise AssertionError("unknown law accepted")
+
+
+CEILING = {**PARAMS, "E": 0.1, "A": 1.6e5, "alpha": 0.6, "beta": 0.17, "G": 0.65, "sharpness": 2.5}
+
+
+def test_the_ceiling_bends_an_error_rate_flat_at_one_and_leaves_small_errors_alone():
+    under, law = get_law("transfer_gap_ceiling"), get_law("transfer_gap")
+    plain = {k: v for k, v in CEILING.items() if k != "sharpness"}
+    log_p, log_f = np.log([1e2, 1e7, 1e10, 1e14]), np.log([1e3] * 4)
+    uncapped, capped = law.loss(log_p, log_f, **plain), under.loss(log_p, log_f, **CEILING)
+    np.testing.assert_allclose(capped, (uncapped**-2.5 + 1.0) ** (-1 / 2.5))
+    assert uncapped[0] > 100 and 0.99 < capped[0] < 1.0  # far below the data: at the ceiling, not past it
+    assert np.all(capped < 1.0) and np.all(capped < uncapped)
+    np.testing.assert_allclose(capped[-1], uncapped[-1], rtol=0.02)  # an error of 0.3: within 2%
+    # numpy and PyTensor agree, and nothing overflows where the wrapped law is huge
+    x, y = pt.dvector("x"), pt.dvector("y")
+    graph = under.log_loss(x, y, **{k: pt.constant(v, dtype="float64") for k, v in CEILING.items()})
+    np.testing.assert_allclose(
+        pytensor.function([x, y], graph)(log_p, log_f), under.log_loss(log_p, log_f, **CEILING), atol=1e-12
+    )
+    assert np.isfinite(under.log_loss(np.log(1e-300), np.log(1e-300), **CEILING))
+
+
+def test_the_ceiling_caps_the_loss_floor_and_keeps_the_exchange_rate():
+    under, law = get_law("transfer_gap_ceiling"), get_law("transfer_gap")
+    plain = {k: v for k, v in CEILING.items() if k != "sharpness"}
+    log_p, log_f = np.log([1e8, 1e9]), np.log([1e3, 1e4])
+    floor = law.derived["loss_floor"](log_p, log_f, **plain)
+    np.testing.assert_allclose(
+        under.derived["loss_floor"](log_p, log_f, **CEILING), (floor**-2.5 + 1.0) ** (-1 / 2.5)
+    )
+    np.testing.assert_allclose(
+        under.derived["exchange_rate"](log_p, log_f, **CEILING),
+        law.derived["exchange_rate"](log_p, log_f, **plain),
+    )
+    raw = under.to_raw_units(CEILING, {"pretrain_tokens": 10.0, "finetune_tokens": 5.0})
+    assert (
+        raw["sharpness"] == 2.5
+        and raw["G"] == law.to_raw_units(plain, {"pretrain_tokens": 10.0, "finetune_tokens": 5.0})["G"]
+    )

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from ..data import BayesScalingError
 from .base import Law, array_namespace, log_sum_exp
+from .ceiling import with_ceiling
 from .chinchilla import CHINCHILLA
 from .effective_data import EFFECTIVE_DATA
 from .rectified import RECTIFIED
 from .transfer_gap import TRANSFER_GAP
 
-LAWS: dict[str, Law] = {law.name: law for law in (TRANSFER_GAP, EFFECTIVE_DATA, CHINCHILLA, RECTIFIED)}
+# Error rates that start at chance: the transfer-gap law under a ceiling of 1 (laws/ceiling.py).
+TRANSFER_GAP_CEILING = with_ceiling(TRANSFER_GAP, "transfer_gap_ceiling")
+
+LAWS: dict[str, Law] = {
+    law.name: law for law in (TRANSFER_GAP, TRANSFER_GAP_CEILING, EFFECTIVE_DATA, CHINCHILLA, RECTIFIED)
+}
 
 
 def get_law(name: str) -> Law:
