@@ -3,8 +3,8 @@
     L_ceiling = (L^-k + 1)^(-1/k)
 
 L is the wrapped law's loss and k > 0 its sharpness. Where L is well below 1 the ceiling
-changes little (k = 2.6, as alabdulmohsin2022's few-shot errors have it: L = 0.3 becomes
-1.6% lower, L = 0.1 0.1%); where L grows past 1 (little pre-training:
+changes little (k = 2.8, as alabdulmohsin2022's few-shot errors have it: L = 0.3 becomes
+1.3% lower, L = 0.1 0.06%); where L grows past 1 (little pre-training:
 a few-shot classifier near chance) the curve bends flat at 1 instead of rising without
 bound; k says how abruptly it leaves the ceiling. A power law falling to a floor cannot
 start flat, so without a ceiling the first runs of a curve that starts at chance pull its
