@@ -76,6 +76,9 @@ PRODUCT = "product"
 # tell these apart and little more.
 GROWTH_POWERS = (0.5, 1.0, 2.0)
 NORMAL_NU = 1e6  # a Student-t this heavy is the Normal
+# The share of the distributions a direction's held-out runs must come from for a widened
+# parameter spread to be learned there (see :func:`_spread_speaks_for`)
+MIN_SPREAD_DISTRIBUTIONS = 0.5
 # Levels of an input with fewer runs say nothing of a misfit shared by a level's runs (where
 # every run has its own input values, as in the example, there are none)
 MIN_RUNS_PER_LEVEL = 3
@@ -379,7 +382,8 @@ def learn_spread(
     and shrinks where a fit has more runs than the refit it was learned from. On lin2024's
     curves the held-out runs favoured it over a scale x distance^q (FLAN's backtest covered
     0.87 instead of 0.81), on porian2024's tokens a scale (benchmarks/RESULTS.md, issue 27);
-    :func:`learn_discrepancy` keeps, per direction, whichever of the two gains more.
+    :func:`learn_discrepancy` keeps, per direction, whichever of the two gains more, the
+    factor only where its held-out runs come from half the distributions or more.
     """
     excess, gain = _most_likely(
         residual, lambda c: (1.0 + c) ** 2 * parameter_variance + other_variance, nu, 100.0
@@ -508,7 +512,7 @@ def learn_discrepancy(
         nu = spec.likelihood.nu
         scales[direction], gains[direction] = learn_scale(residual, variance, distance, nu, threshold)
         factor, spread_gain = learn_spread(residual, parameter_variance, other, nu, threshold)
-        if factor > 1 and spread_gain > gains[direction]:
+        if factor > 1 and spread_gain > gains[direction] and _spread_speaks_for(labels[held], labels):
             scales[direction], gains[direction], spread_factors[direction] = 0.0, spread_gain, factor
         elif scales[direction] > 0:
             scales[direction], powers[direction] = learn_growth(residual, variance, distance, nu)
@@ -524,6 +528,21 @@ def learn_discrepancy(
         misfit_threshold=misfit_threshold,
         spread_factors=spread_factors,
     )
+
+
+def _spread_speaks_for(held_labels: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether the runs held out along a direction come from at least
+    :data:`MIN_SPREAD_DISTRIBUTIONS` of the distributions.
+
+    A factor on the parameters' spread is learned from the spreads of the distributions whose
+    runs were held out, and widens every distribution's. Spreads differ by orders of
+    magnitude between distributions (a distribution with one fine-tuning size left has its
+    fine-tuning exponent from the prior alone), so a factor learned on a few is no measure
+    of the others: on mikami2021's fine-tuning backtest, a factor of 4.6 learned from one
+    distribution's seven runs made bands 202% wide where a scale per log-distance, whose
+    error does not depend on a distribution's spread, made them 103% (both covered every run;
+    benchmarks/RESULTS.md, issue 27). There the scale is kept."""
+    return len(pd.unique(held_labels)) >= MIN_SPREAD_DISTRIBUTIONS * len(pd.unique(labels))
 
 
 def _heldout_errors(

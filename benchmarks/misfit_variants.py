@@ -184,14 +184,27 @@ def learn(case, form: str) -> list[tuple[str, str, float, float]]:
         residual, parameter_var, other_var = _moments(refit | {"nu": nu}, misfit)
         distance = refit["beyond"][:, names.index(refit["direction"])]
         factor = 0.0
-        if form == "chosen":  # additive or inflation, whichever the held-out runs favour
+        if form.startswith("chosen"):  # additive or inflation, whichever the held-out runs favour
             inflation, inflation_gain = _fit_scale(
                 residual, lambda c, p=parameter_var, o=other_var: (1 + c) ** 2 * p + o, threshold, nu
             )
             scale, power, gain = _additive(
                 residual, parameter_var + other_var, distance, threshold, nu, GROWTH_POWERS, True
             )
-            if inflation_gain > gain:
+            # chosen+M: the widened spread must beat the scale by M in log likelihood
+            margin = float(form.partition("+")[2] or 0.0)
+            if VERBOSE:
+                share = parameter_var.sum() / (residual**2).sum()
+                print(
+                    f"  {case['table']} {refit['direction']}: additive gain {gain:.2f} (scale {scale:.3f}"
+                    f" d^{power}), spread gain {inflation_gain:.2f} (x{1 + inflation:.2f}),"
+                    f" parameter variance / squared error {share:.2f}, {len(residual)} runs of"
+                    f" {len(set(map(str, refit['labels'])))} distributions"
+                )
+            # chosen_half: the widened spread only where the held-out runs come from at least
+            # half the distributions (those of the backtest's held-out runs stand for the table's)
+            few = form == "chosen_half" and 2 * len(set(map(str, refit["labels"]))) < len(set(case["labels"]))
+            if inflation_gain > gain + margin and not few:
                 learned.append((refit["direction"], "inflation", inflation, 1.0))
             else:
                 learned.append((refit["direction"], "additive", scale, power))
@@ -252,7 +265,18 @@ def score(case, learned, rng):
     return covered.mean(), np.median((np.exp(upper) - np.exp(lower)) / np.exp(median))
 
 
-FORMS = ("additive", "additive_linear", "inflation", "inflation+additive", "chosen", "joint")
+FORMS = (
+    "additive",
+    "additive_linear",
+    "inflation",
+    "inflation+additive",
+    "chosen",
+    "joint",
+    "chosen+1",
+    "chosen+2",
+    "chosen_half",
+)
+VERBOSE = False
 
 
 def score_all(out: Path) -> None:
@@ -263,6 +287,8 @@ def score_all(out: Path) -> None:
         row = {"table": case["table"], "held_out": case["held_out"][:30]}
         row["package"] = f"{case['package']['coverage_90']:.3f}/{case['package']['median_width_90']:.3f}"
         for form in FORMS:
+            global VERBOSE
+            VERBOSE = form == "chosen"  # print each refit's gains once
             learned = learn(case, form)
             coverage, width = score(case, learned, np.random.default_rng(0))
             row[form] = f"{coverage:.3f}/{width:.3f}"

@@ -22,6 +22,7 @@ from bayes_scaling.discrepancy import (
     learn_spread,
     leave_future_out_cuts,
 )
+from bayes_scaling.discrepancy import _spread_speaks_for as spread_speaks_for
 
 INPUTS = ("pretrain_tokens", "finetune_tokens")
 
@@ -101,6 +102,16 @@ def test_a_posterior_too_sure_of_its_parameters_gets_its_spread_widened_and_an_h
     assert (
         learn_spread(growing, flat, noise, nu=30)[1] < learn_scale(growing, flat + noise, distance, nu=30)[1]
     )
+
+
+def test_a_spread_factor_is_learned_only_from_runs_of_half_the_distributions_or_more():
+    """A factor on the parameters' spread, learned from one distribution of eight (as on
+    mikami2021's fine-tuning backtest), would widen seven spreads it never saw."""
+    labels = np.array([f"d{k}" for k in range(8) for _ in range(5)])
+    one_of_eight = labels == "d0"
+    assert not spread_speaks_for(labels[one_of_eight], labels)
+    assert spread_speaks_for(labels[np.isin(labels, ["d0", "d1", "d2", "d3"])], labels)
+    assert spread_speaks_for(labels[:3], labels[:5])  # a table of one distribution
 
 
 def test_the_growth_power_is_recovered_where_the_misfit_levels_off_or_accelerates():
