@@ -4,14 +4,14 @@
 
 L is the wrapped law's loss and k > 0 its sharpness. Where L is well below 1 the ceiling
 changes little (k = 2.8, as alabdulmohsin2022's few-shot errors have it: L = 0.3 becomes
-1.3% lower, L = 0.1 0.06%); where L grows past 1 (little pre-training:
-a few-shot classifier near chance) the curve bends flat at 1 instead of rising without
-bound; k says how abruptly it leaves the ceiling. A power law falling to a floor cannot
-start flat, so without a ceiling the first runs of a curve that starts at chance pull its
-exponent down, and the fit misses where the curve is heading (alabdulmohsin2022's few-shot
-error rates start at 0.97-0.99). For many classes chance is close to 1 (0.99 for 100); for
-few, the wrapped law's floor and the runs decide, and the ceiling at 1 says only that an
-error rate is at most 1.
+1.3% lower, L = 0.1 0.06%); where L grows past 1 (little pre-training: a few-shot
+classifier near chance) the curve bends flat at 1 instead of rising without bound; k says
+how abruptly it leaves the ceiling. A power law falling to a floor cannot start flat, so
+without a ceiling the first runs of a curve that starts at chance pull its exponent down,
+and the fit misses where the curve is heading (alabdulmohsin2022's few-shot error rates
+start at 0.97-0.99). For many classes chance is close to 1 (0.99 for 100). For few (a
+binary task's chance is 0.5) the ceiling at 1 only keeps error rates at most 1: it does
+not bend curves flat at chance.
 
 In logs, as the package's laws are written: log L_ceiling = log L - softplus(k log L) / k.
 """
