@@ -172,7 +172,7 @@ def _additive(residual, base, distance, threshold, nu, powers, with_gain=False):
     return (scale, power, best) if with_gain else (scale, power)
 
 
-def learn(case, form: str) -> list[tuple[str, str, float, float]]:
+def learn(case, form: str, verbose: bool = False) -> list[tuple[str, str, float, float]]:
     """The form's parameters, (direction, kind, scale, power) each, learned from the
     leave-future-out refits."""
     names = directions(case["inputs"])
@@ -193,7 +193,7 @@ def learn(case, form: str) -> list[tuple[str, str, float, float]]:
             )
             # chosen+M: the widened spread must beat the scale by M in log likelihood
             margin = float(form.partition("+")[2] or 0.0)
-            if VERBOSE:
+            if verbose:
                 share = parameter_var.sum() / (residual**2).sum()
                 print(
                     f"  {case['table']} {refit['direction']}: additive gain {gain:.2f} (scale {scale:.3f}"
@@ -276,7 +276,6 @@ FORMS = (
     "chosen+2",
     "chosen_half",
 )
-VERBOSE = False
 
 
 def score_all(out: Path) -> None:
@@ -287,9 +286,7 @@ def score_all(out: Path) -> None:
         row = {"table": case["table"], "held_out": case["held_out"][:30]}
         row["package"] = f"{case['package']['coverage_90']:.3f}/{case['package']['median_width_90']:.3f}"
         for form in FORMS:
-            global VERBOSE
-            VERBOSE = form == "chosen"  # print each refit's gains once
-            learned = learn(case, form)
+            learned = learn(case, form, verbose=form == "chosen")  # each refit's gains, once
             coverage, width = score(case, learned, np.random.default_rng(0))
             row[form] = f"{coverage:.3f}/{width:.3f}"
         rows.append(row)
