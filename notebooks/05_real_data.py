@@ -123,9 +123,10 @@ print("the law's misfit:", fit.discrepancy.describe())
 #   (each distribution's largest third of levels held out, along pre-training, fine-tuning
 #   and both together) measure how fast the errors grow past the fitted runs; a direction
 #   gets a scale only where the held-out errors exceed what the refit expected, by a test at
-#   the 5% level. (Where the held-out runs favour it instead, the parameters' spread past the
-#   data is widened by a learned factor: a posterior too sure of itself when it
-#   extrapolates.) The line above says what was learned here and on what evidence.
+#   the 5% level. (Where the held-out runs favour it instead, and come from at least half
+#   the distributions, the parameters' spread past the data is widened by a learned factor:
+#   a posterior too sure of itself when it extrapolates.) The line above says what was
+#   learned here and on what evidence.
 #
 # What no model of misfit catches: a break the runs never reach. Seven of the eight
 # distributions have only two fine-tuning sizes, so nothing can be held out along
