@@ -118,6 +118,7 @@ def cases(only: list[str], simulated_seeds: int):
     if "porian2024" in only:
         yield "porian2024", porian2024, "chinchilla", {"holdout_above": ("flops", 1.6e18)}
         yield "porian2024", porian2024, "chinchilla", {"holdout_largest": ("pretrain_tokens", 0.34)}
+        yield "porian2024", porian2024, "chinchilla", {"holdout_largest": ("params", 0.34)}
     if "alabdulmohsin2022" in only:
         yield (
             "alabdulmohsin2022",
