@@ -1,7 +1,7 @@
 """Honest bands when the law is wrong (issue 27): backtests on every development table.
 
     .venv/bin/python benchmarks/misfit.py [--only mikami2021 lin2024 porian2024
-        alabdulmohsin2022 simulated] [--simulated-seeds 12] [--csv OUT.csv]
+        porian2024-sets alabdulmohsin2022 simulated] [--simulated-seeds 12] [--csv OUT.csv]
 
 Each case refits without the far end of a table (along pre-training or compute, the largest
 third, and along fine-tuning where the table has it) and scores the 90% bands of new runs on
@@ -39,13 +39,14 @@ def mikami2021() -> pd.DataFrame:
     return bs.load_dataset("mikami2021")
 
 
-def porian2024() -> pd.DataFrame:
+def porian2024(datasets: tuple[str, ...] = ("refinedweb",)) -> pd.DataFrame:
+    """One recipe (chinchilla decay, validation loss), one distribution per pre-training set:
+    88 runs each (16 sizes x up to 12 budgets)."""
     raw = pd.read_csv(SHARED_DATA / "porian2024" / "isoflop_points.csv")
-    # the clean table: one recipe, 88 runs (16 sizes x up to 12 budgets)
-    clean = raw.query("train_dataset == 'refinedweb' and decay == 'chinchilla' and loss_kind == 'val_loss'")
+    clean = raw[raw.train_dataset.isin(datasets)].query("decay == 'chinchilla' and loss_kind == 'val_loss'")
     runs = pd.DataFrame(
         {
-            "distribution": "refinedweb",
+            "distribution": clean.train_dataset,
             "params": clean.params.astype(float),
             "pretrain_tokens": clean.train_tokens.astype(float),
             "loss": clean.loss.astype(float),
@@ -119,6 +120,16 @@ def cases(only: list[str], simulated_seeds: int):
         yield "porian2024", porian2024, "chinchilla", {"holdout_above": ("flops", 1.6e18)}
         yield "porian2024", porian2024, "chinchilla", {"holdout_largest": ("pretrain_tokens", 0.34)}
         yield "porian2024", porian2024, "chinchilla", {"holdout_largest": ("params", 0.34)}
+    if "porian2024-sets" in only:
+        # two pre-training sets, one distribution each, E partially pooled (chinchilla.toml's
+        # A and B per set made a funnel here: RESULTS, issue 27)
+        both = lambda: porian2024(("refinedweb", "openwebtext2"))  # noqa: E731
+        for holdout in (
+            {"holdout_above": ("flops", 1.6e18)},
+            {"holdout_largest": ("pretrain_tokens", 0.34)},
+            {"holdout_largest": ("params", 0.34)},
+        ):
+            yield "porian2024, 2 sets", both, "chinchilla_shared_terms", holdout
     if "alabdulmohsin2022" in only:
         yield (
             "alabdulmohsin2022",
@@ -139,7 +150,9 @@ def cases(only: list[str], simulated_seeds: int):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--only", nargs="*", default=["mikami2021", "lin2024", "porian2024", "alabdulmohsin2022", "simulated"]
+        "--only",
+        nargs="*",
+        default=["mikami2021", "lin2024", "porian2024", "porian2024-sets", "alabdulmohsin2022", "simulated"],
     )
     parser.add_argument("--simulated-seeds", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
