@@ -389,6 +389,34 @@ def test_divergence_advice_names_a_step_not_yet_taken():
     assert 'set coordinates = "parameters"' in next(p for p in problems if "divergent" in p)
 
 
+def test_divergences_at_small_spreads_name_the_parameter_to_share():
+    """Divergences among a hierarchical parameter's smallest population spreads (a funnel)
+    name that parameter and tell the user to share it; divergences spread evenly over tau,
+    or too few to tell, name none."""
+    from bayes_scaling.diagnostics import check_sampling, funnel_parameters
+
+    rng = np.random.default_rng(0)
+    shape = (4, 500)
+    posterior = xr.Dataset({f"{n}_tau": (("chain", "draw"), rng.lognormal(-2, 1, shape)) for n in "EAB"})
+    at_small_b = (posterior["B_tau"] < posterior["B_tau"].quantile(0.1)).values & (rng.random(shape) < 0.5)
+    names = ["E", "A", "B"]
+    assert funnel_parameters(posterior, at_small_b, names) == ["B"]
+    evenly = rng.random(shape) < 0.05
+    assert funnel_parameters(posterior, evenly, names) == []
+    assert funnel_parameters(posterior, at_small_b & (np.arange(500) < 10), names) == []  # too few
+
+    spec = bs.load_spec("chinchilla")
+    posterior = posterior.assign(sigma=(("chain", "draw"), rng.lognormal(-4, 0.1, shape)))
+    tree = xr.DataTree.from_dict(
+        {"posterior": posterior, "sample_stats": xr.Dataset({"diverging": (("chain", "draw"), at_small_b)})}
+    )
+    problems = check_sampling(tree, spec, elapsed_seconds=1, warn=False, target_accept=0.95).problems
+    advice = next(p for p in problems if "divergent" in p)
+    assert "spread of B across distributions is smallest" in advice
+    assert 'make B shared (pooling = "shared")' in advice
+    assert "chinchilla_shared_terms.toml" in advice
+
+
 def test_bad_sampler_settings_are_clear_errors(recovery_runs):
     with pytest.raises(bs.BayesScalingError, match="draws must be a whole number >= 1"):
         bs.fit(recovery_runs, draws=0)
