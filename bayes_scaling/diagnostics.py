@@ -210,7 +210,7 @@ def _divergence_advice(
             f"the distributions' {names} barely differ, a spread that few distributions cannot "
             f'measure. In a copy of the model spec make {names} shared (pooling = "shared")'
         )
-        if spec.law.name == "chinchilla":
+        if spec.law.name == "chinchilla" and {"A", "B"} & set(funnels):
             advice += "; models/chinchilla_shared_terms.toml shares the Chinchilla law's A and B"
         return advice
     steps = []
