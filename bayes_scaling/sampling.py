@@ -113,13 +113,13 @@ LOOSE_DRAWS = 2000
 # The pilot's verdict is a short look, and it can be wrong: on alabdulmohsin2022 (few-shot
 # error rates, four distributions, fitted without a ceiling) it found every term pinned, and
 # at its 0.9 and 1,000 draws r_hat went over 1.01 in 5 of 8 seeds (0.95 and 2,000 draws:
-# <= 1.007 in all 8); a
-# one-distribution table has no pilot at all (porian2024's Chinchilla-law runs: r_hat
-# 1.0105 and 1.0112 in 2 of 8 seeds). So a run whose settings the caller left to the fit,
-# and which fails its checks (a divergence, r_hat over RHAT_MAX, bulk ESS under ESS_MIN), is
-# run once more, on the same compiled model, as a loose table's: target TARGET_ACCEPT_LOOSE
-# and LOOSE_DRAWS. What its warning would have told the user to do, done for them; the
-# second run's draws are the fit's, and its diagnostics say why it was run.
+# <= 1.007 in all 8); a one-distribution table has no pilot at all (porian2024's
+# Chinchilla-law runs: r_hat 1.0105 and 1.0112 in 2 of 8 seeds). So a run whose settings
+# the caller left to the fit, and which fails its checks (a divergence, r_hat over RHAT_MAX,
+# bulk ESS under ESS_MIN), is run once more, on the same compiled model, as a loose table's:
+# target TARGET_ACCEPT_LOOSE and LOOSE_DRAWS. What its warning would have told the user to
+# do, done for them; the second run's draws are the fit's, and its diagnostics say why it
+# was run.
 RERUN_SEED_OFFSET = 2000
 COMPILE_SECONDS = 10.0  # a guess of one compilation's cost where none was timed in this process
 

@@ -91,7 +91,8 @@ def main() -> None:
             }
             comparison = bs.compare_fits({name: result.fit for name, result in results.items()})
             weights = comparison["weight"].astype(float)
-            heldout = next(iter(results.values())).runs
+            first = next(iter(results.values()))
+            heldout, label = first.runs, first.holdout
             for result in results.values():  # the laws predict the same runs
                 assert result.runs[["distribution", "loss"]].equals(heldout[["distribution", "loss"]])
             observed = heldout["loss"].to_numpy()
@@ -99,7 +100,6 @@ def main() -> None:
                 name: predict(result.fit, heldout, seed=args.seed)["loss_observed"].values
                 for name, result in results.items()
             }
-            label = next(iter(results.values())).holdout
             for name, result in results.items():
                 diagnostics = result.fit.diagnostics
                 rows.append(
