@@ -473,8 +473,8 @@ def learn_discrepancy(
     fit's own compiled model), predict the dropped runs, and learn that direction's scale
     from their errors and their distances along it, each tested at the 5% level shared
     between the directions (:func:`gain_threshold`), then its growth power
-    (:func:`learn_growth`). ``settings`` go to :func:`engine.sample` (sampler, adaptation,
-    target_accept)."""
+    (:func:`learn_growth`). The refits run side by side (:func:`engine.sample_each`, which
+    ``settings`` go to: sampler, adaptation, target_accept)."""
     inputs = spec.law.inputs
     data = run_data(spec, runs, normalisation)
     labels = np.asarray(runs.distributions)[data["distribution_index"]]
@@ -499,11 +499,12 @@ def learn_discrepancy(
     threshold = gain_threshold(len(cuts))
     scales, gains, powers, spread_factors = {}, {}, {}, {}
     along_all = directions(inputs)
-    for k, (direction, held) in enumerate(cuts.items()):
-        idata, _ = engine.sample(
-            spec, runs, normalisation, centring=centring, run_weight=(~held).astype(float),
-            draws=draws, tune=tune, chains=chains, seed=seed + 1 + k, progress=False, **settings,
-        )  # fmt: skip
+    refits = engine.sample_each(
+        spec, runs, normalisation, [(~held).astype(float) for held in cuts.values()],
+        [seed + 1 + k for k in range(len(cuts))], centring=centring, draws=draws, tune=tune,
+        chains=chains, **settings,
+    )  # fmt: skip
+    for idata, (direction, held) in zip(refits, cuts.items(), strict=True):
         residual, parameter_variance, noise = _heldout_errors(idata.posterior.to_dataset(), spec, data, held)
         other = noise + np.array([misfit.get(name, 0.0) for name in labels[held]]) ** 2
         variance = parameter_variance + other

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -111,30 +111,11 @@ def sample(
     data = model_data(spec, runs, normalisation, distributions, centring=centring, run_weight=run_weight)
     start = time.perf_counter()
     if sampler == "nutpie":
-        import nutpie
-
-        key = model_key(spec, distributions)
-        compiled = _COMPILED.get(key)
-        if compiled is None:
-            model = build_model(spec, template_runs(spec, distributions), weighted=True)
-            compiled = nutpie.compile_pymc_model(model, backend="numba", var_names=stored_variables(model))
-            _COMPILED[key] = compiled
-        compiled = compiled.with_data(**data)
+        compiled = _compiled(spec, distributions).with_data(**data)
         compile_seconds = time.perf_counter() - start
-        tree = nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            cores=min(chains, os.cpu_count() or 1),
-            save_warmup=False,
-            progress_bar=progress,
-            adaptation=adaptation,
-            target_accept=target_accept,
-        )
+        tree = _nutpie_sample(compiled, draws, tune, chains, seed, progress, target_accept, adaptation)
     else:
-        with build_model(spec, runs, normalisation, weighted=True, distributions=distributions) as model:
+        with build_model(spec, runs, normalisation, weighted=True, distributions=distributions):
             pm.set_data(data)
             tree = pm.sample(
                 draws=draws,
@@ -148,6 +129,79 @@ def sample(
             )
         compile_seconds = 0.0
     return _the_tables_distributions(complete_posterior(tree, spec, data), runs), compile_seconds
+
+
+def sample_each(
+    spec: ModelSpec,
+    runs: Runs,
+    normalisation: Normalisation,
+    run_weights: Sequence[np.ndarray],
+    seeds: Sequence[int],
+    *,
+    sampler: Sampler,
+    draws: int,
+    tune: int,
+    chains: int,
+    target_accept: float,
+    adaptation: Adaptation,
+    centring: Mapping[str, np.ndarray] | None = None,
+) -> list[xr.DataTree]:
+    """Posterior draws of the model of ``runs`` under each of ``run_weights`` (one seed
+    each), as :func:`sample` gives them: the leave-future-out refits.
+
+    nutpie runs them side by side, each on as many cores as it has chains: where the machine
+    has cores for all of them, the refits take the time of one (on two cores, the time of
+    all, as one after another). Each draws exactly what it would draw alone. PyMC's sampler
+    runs them one after another."""
+    if sampler != "nutpie":
+        settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
+        settings["adaptation"] = adaptation
+        return [
+            sample(spec, runs, normalisation, sampler=sampler, seed=seed, progress=False,
+                   centring=centring, run_weight=weight, **settings)[0]
+            for weight, seed in zip(run_weights, seeds, strict=True)
+        ]  # fmt: skip
+    distributions = padded_distributions(len(runs.distributions))
+    compiled = _compiled(spec, distributions)
+    started = []
+    for weight, seed in zip(run_weights, seeds, strict=True):
+        data = model_data(spec, runs, normalisation, distributions, centring=centring, run_weight=weight)
+        model = compiled.with_data(**data)
+        handle = _nutpie_sample(
+            model, draws, tune, chains, seed, False, target_accept, adaptation, blocking=False
+        )
+        started.append((data, handle))
+    trees = [complete_posterior(handle.wait(), spec, data) for data, handle in started]
+    return [_the_tables_distributions(tree, runs) for tree in trees]
+
+
+def _compiled(spec: ModelSpec, distributions: int) -> Any:
+    """The nutpie model of ``spec`` for ``distributions``, compiled once per process."""
+    import nutpie
+
+    key = model_key(spec, distributions)
+    if key not in _COMPILED:
+        model = build_model(spec, template_runs(spec, distributions), weighted=True)
+        _COMPILED[key] = nutpie.compile_pymc_model(model, backend="numba", var_names=stored_variables(model))
+    return _COMPILED[key]
+
+
+def _nutpie_sample(compiled, draws, tune, chains, seed, progress, target_accept, adaptation, blocking=True):
+    import nutpie
+
+    return nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        cores=min(chains, os.cpu_count() or 1),
+        save_warmup=False,
+        progress_bar=progress,
+        adaptation=adaptation,
+        target_accept=target_accept,
+        blocking=blocking,
+    )
 
 
 def stored_variables(model: pm.Model) -> list[str]:

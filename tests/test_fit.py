@@ -582,13 +582,18 @@ def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs, monkeypat
 
     engine = importlib.import_module("bayes_scaling.engine")
     calls = []
-    sample = engine.sample
+    sample, sample_each = engine.sample, engine.sample_each
 
     def recording(*args, **kwargs):
         calls.append((kwargs["draws"], kwargs["tune"], kwargs["chains"]))
         return sample(*args, **kwargs)
 
+    def recording_each(spec, runs, normalisation, weights, seeds, **kwargs):
+        calls.extend([(kwargs["draws"], kwargs["tune"], kwargs["chains"])] * len(weights))
+        return sample_each(spec, runs, normalisation, weights, seeds, **kwargs)
+
     monkeypatch.setattr(engine, "sample", recording)
+    monkeypatch.setattr(engine, "sample_each", recording_each)
     quick = {"draws": 30, "tune": 40, "chains": 1, "seed": 0, "progress": False, "warn": False}
     fit = bs.fit(recovery_runs, **quick)
     refits = len(fit.discrepancy.cuts)
@@ -598,11 +603,11 @@ def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs, monkeypat
 
     spec = bs.load_spec("transfer_gap")
     short_refits = dataclasses.replace(
-        spec, discrepancy=dataclasses.replace(spec.discrepancy, draws=20, tune=25, chains=1)
+        spec, discrepancy=dataclasses.replace(spec.discrepancy, draws=20, tune=25, chains=2)
     )
     calls.clear()
-    bs.fit(recovery_runs, short_refits, **{**quick, "draws": 60, "tune": 60, "chains": 2})
-    assert calls[2:] == [(20, 25, 1)] * refits
+    bs.fit(recovery_runs, short_refits, **{**quick, "draws": 60, "tune": 60, "chains": 3})
+    assert calls[2:] == [(20, 25, 2)] * refits
 
 
 def test_a_loose_table_keeps_more_draws_unless_the_caller_set_them(recovery_runs, monkeypatch):
