@@ -184,7 +184,9 @@ def learn(case, form: str, verbose: bool = False) -> list[tuple[str, str, float,
         residual, parameter_var, other_var = _moments(refit | {"nu": nu}, misfit)
         distance = refit["beyond"][:, names.index(refit["direction"])]
         factor = 0.0
-        if form.startswith("chosen"):  # additive or inflation, whichever the held-out runs favour
+        if (
+            form.startswith("chosen") or form == "soft"
+        ):  # additive or inflation, whichever the held-out runs favour
             inflation, inflation_gain = _fit_scale(
                 residual, lambda c, p=parameter_var, o=other_var: (1 + c) ** 2 * p + o, threshold, nu
             )
@@ -203,7 +205,24 @@ def learn(case, form: str, verbose: bool = False) -> list[tuple[str, str, float,
                 )
             # chosen_half: the widened spread only where the held-out runs come from at least
             # half the distributions (those of the backtest's held-out runs stand for the table's)
-            few = form == "chosen_half" and 2 * len(set(map(str, refit["labels"]))) < len(set(case["labels"]))
+            few = form in ("chosen_half", "soft") and 2 * len(set(map(str, refit["labels"]))) < len(
+                set(case["labels"])
+            )
+            if form == "soft":  # every gain weighs in, by its posterior odds against none
+                inflation, inflation_gain = _fit_scale(
+                    residual, lambda c, p=parameter_var, o=other_var: (1 + c) ** 2 * p + o, -1, nu
+                )
+                base = parameter_var + other_var
+                scale, power = _additive(residual, base, distance, -1, nu, GROWTH_POWERS)
+                gain = _fit_scale(residual, lambda c, b=base, d=distance: b + (c * d) ** 2, -1, nu)[1]
+                if inflation_gain > gain and not few:
+                    weight = 1 / (1 + np.exp(threshold - inflation_gain))
+                    effective = np.sqrt(weight * (1 + inflation) ** 2 + 1 - weight) - 1
+                    learned.append((refit["direction"], "inflation", effective, 1.0))
+                else:
+                    weight = 1 / (1 + np.exp(threshold - gain))
+                    learned.append((refit["direction"], "additive", np.sqrt(weight) * scale, power))
+                continue
             if inflation_gain > gain + margin and not few:
                 learned.append((refit["direction"], "inflation", inflation, 1.0))
             else:
@@ -275,17 +294,18 @@ FORMS = (
     "chosen+1",
     "chosen+2",
     "chosen_half",
+    "soft",
 )
 
 
-def score_all(out: Path) -> None:
+def score_all(out: Path, forms: tuple[str, ...] = FORMS) -> None:
     rows = []
     for path in sorted(out.glob("*.pkl")):
         with open(path, "rb") as handle:
             case = pickle.load(handle)
         row = {"table": case["table"], "held_out": case["held_out"][:30]}
         row["package"] = f"{case['package']['coverage_90']:.3f}/{case['package']['median_width_90']:.3f}"
-        for form in FORMS:
+        for form in forms:
             learned = learn(case, form, verbose=form == "chosen")  # each refit's gains, once
             coverage, width = score(case, learned, np.random.default_rng(0))
             row[form] = f"{coverage:.3f}/{width:.3f}"
@@ -302,11 +322,12 @@ def main() -> None:
     )
     parser.add_argument("--simulated-seeds", type=int, default=12)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--forms", nargs="*", default=list(FORMS), choices=FORMS)
     args = parser.parse_args()
     if args.action == "record":
         record(args.only, args.simulated_seeds, args.out)
     else:
-        score_all(args.out)
+        score_all(args.out, tuple(args.forms))
 
 
 if __name__ == "__main__":

@@ -122,8 +122,8 @@ print("the law's misfit:", fit.discrepancy.describe())
 # - **past the data, along each input and along their product.** Leave-future-out refits
 #   (each distribution's largest third of levels held out, along pre-training, fine-tuning
 #   and both together) measure how fast the errors grow past the fitted runs; a direction
-#   gets a scale only where the held-out errors exceed what the refit expected, by a test at
-#   the 5% level. (Where the held-out runs favour it instead, and come from at least half
+#   gets a scale where the held-out errors exceed what the refit expected, weighed by the
+#   evidence (even odds at a test at the 5% level). (Where the held-out runs favour it instead, and come from at least half
 #   the distributions, the parameters' spread past the data is widened by a learned factor:
 #   a posterior too sure of itself when it extrapolates.) The line above says what was
 #   learned here and on what evidence.
