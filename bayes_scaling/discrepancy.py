@@ -499,9 +499,10 @@ def learn_discrepancy(
     (:func:`learn_misfit`). Past the data, by leave-future-out refits within the runs: for
     each direction, drop every distribution's largest levels along it (weight 0, on the
     fit's own compiled model), predict the dropped runs, and learn that direction's scale
-    from their errors and their distances along it, each tested at the 5% level shared
-    between the directions (:func:`gain_threshold`), then its growth power
-    (:func:`learn_growth`). The refits run side by side (:func:`engine.sample_each`, which
+    from their errors and their distances along it, then its growth power
+    (:func:`learn_growth`); each weighed by its evidence against none, even odds at the gain
+    of a 5% test shared between the directions (:func:`evidence_weight`,
+    :func:`gain_threshold`). The refits run side by side (:func:`engine.sample_each`, which
     ``settings`` go to: sampler, adaptation, target_accept)."""
     inputs = spec.law.inputs
     data = run_data(spec, runs, normalisation)
