@@ -36,6 +36,8 @@ are (nearly) the parameter-and-noise ones. This module holds that arithmetic and
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -491,6 +493,7 @@ def learn_discrepancy(
     chains: int,
     seed: int,
     posterior: xr.Dataset | None = None,
+    progress: bool = False,
     **settings,
 ) -> Discrepancy:
     """The law's misfit, learned from the runs.
@@ -528,11 +531,21 @@ def learn_discrepancy(
     threshold = gain_threshold(len(cuts))
     scales, gains, powers, spread_factors = {}, {}, {}, {}
     along_all = directions(inputs)
+    if progress:  # the refits show no bars of their own: say what the wait is for
+        print(
+            f"{spec.name}: learning the law's misfit past the data from {len(cuts)} leave-future-out "
+            f"refit{'s side by side' if len(cuts) > 1 else ''}, along {', '.join(cuts)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    start = time.perf_counter()
     refits = engine.sample_each(
         spec, runs, normalisation, [(~held).astype(float) for held in cuts.values()],
         [seed + 1 + k for k in range(len(cuts))], centring=centring, draws=draws, tune=tune,
         chains=chains, **settings,
     )  # fmt: skip
+    if progress:
+        print(f"{spec.name}: refits done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     for idata, (direction, held) in zip(refits, cuts.items(), strict=True):
         residual, parameter_variance, noise = _heldout_errors(idata.posterior.to_dataset(), spec, data, held)
         other = noise + np.array([misfit.get(name, 0.0) for name in labels[held]]) ** 2

@@ -276,8 +276,9 @@ def fit(
         diagnostics.rerun = why
     idata = _attach_data(idata, runs, chosen, normalisation)
     discrepancy = _discrepancy(
-        chosen, runs, normalisation, idata.posterior.to_dataset(), **length, **engine_settings
-    )
+        chosen, runs, normalisation, idata.posterior.to_dataset(), progress=progress, **length,
+        **engine_settings,
+    )  # fmt: skip
     # compiling, the pilot, sampling (both runs) and the refits
     diagnostics.seconds = time.perf_counter() - start
     diagnostics.compile_seconds = compile_seconds

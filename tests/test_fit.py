@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 import sys
 
 import numpy as np
@@ -608,6 +609,22 @@ def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs, monkeypat
     calls.clear()
     bs.fit(recovery_runs, short_refits, **{**quick, "draws": 60, "tune": 60, "chains": 3})
     assert calls[2:] == [(20, 25, 2)] * refits
+
+
+def test_the_refits_say_what_the_wait_is_for_when_progress_is_shown(recovery_runs, capsys):
+    """The main run shows nutpie's progress bar; the leave-future-out refits after it show
+    none (three bars side by side would garble), so the fit says what it is doing and how
+    long it took, on stderr, and nothing when progress is off."""
+    quick = {"draws": 30, "tune": 40, "chains": 1, "seed": 0, "warn": False}
+    bs.fit(recovery_runs, progress=True, **quick)
+    said = capsys.readouterr().err
+    assert (
+        "transfer_gap: learning the law's misfit past the data from 3 leave-future-out refits side by "
+        "side, along pretrain_tokens, finetune_tokens, product" in said
+    )
+    assert re.search(r"transfer_gap: refits done in \d+\.\d s", said)
+    bs.fit(recovery_runs, progress=False, **quick)
+    assert "misfit" not in capsys.readouterr().err
 
 
 def test_a_loose_table_keeps_more_draws_unless_the_caller_set_them(recovery_runs, monkeypatch):
