@@ -36,6 +36,7 @@ from bayes_scaling.discrepancy import (
     GROWTH_POWERS,
     directions,
     distances_beyond,
+    evidence_weight,
     fitted_ranges,
     gain_threshold,
 )
@@ -216,11 +217,11 @@ def learn(case, form: str, verbose: bool = False) -> list[tuple[str, str, float,
                 scale, power = _additive(residual, base, distance, -1, nu, GROWTH_POWERS)
                 gain = _fit_scale(residual, lambda c, b=base, d=distance: b + (c * d) ** 2, -1, nu)[1]
                 if inflation_gain > gain and not few:
-                    weight = 1 / (1 + np.exp(threshold - inflation_gain))
+                    weight = evidence_weight(inflation_gain, threshold)
                     effective = np.sqrt(weight * (1 + inflation) ** 2 + 1 - weight) - 1
                     learned.append((refit["direction"], "inflation", effective, 1.0))
                 else:
-                    weight = 1 / (1 + np.exp(threshold - gain))
+                    weight = evidence_weight(gain, threshold)
                     learned.append((refit["direction"], "additive", np.sqrt(weight) * scale, power))
                 continue
             if inflation_gain > gain + margin and not few:
