@@ -154,11 +154,10 @@ def sample_each(
     all, as one after another). Each draws exactly what it would draw alone. PyMC's sampler
     runs them one after another."""
     if sampler != "nutpie":
-        settings = {"draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept}
-        settings["adaptation"] = adaptation
         return [
-            sample(spec, runs, normalisation, sampler=sampler, seed=seed, progress=False,
-                   centring=centring, run_weight=weight, **settings)[0]
+            sample(spec, runs, normalisation, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                   seed=seed, progress=False, target_accept=target_accept, adaptation=adaptation,
+                   centring=centring, run_weight=weight)[0]
             for weight, seed in zip(run_weights, seeds, strict=True)
         ]  # fmt: skip
     distributions = padded_distributions(len(runs.distributions))
