@@ -76,34 +76,6 @@ def test_default_fit_of_the_example_is_healthy_and_reuse_keeps_its_draws(example
     assert diag.compile_seconds < diag.seconds
 
 
-def test_default_fit_of_real_transfer_data_is_healthy():
-    """mikami2021, 8 distributions of real runs (error rates), with the spec for error rates:
-    E and A are barely pinned down by each distribution's runs, G and beta well. The spec's
-    centring left 14-34 divergences (seeds 0-5); the pilot's partial centring leaves none
-    over seeds 0-7. The pilot finds the table loose, so the run keeps 2,000 draws per chain:
-    with 1,000, r_hat went over 1.01 in 2 of 8 seeds (G's ESS ~500); with 2,000, r_hat
-    1.003-1.006 and ESS >= 858 over seeds 0-7 (benchmarks/health.py, benchmarks/RESULTS.md).
-    Re-measured on 2026-12-02's machine, the draws differ in floating point, and seed 0
-    leaves 1 divergence and seed 7 r_hat 1.065 (beta's ESS 54), with this package's code of
-    the day before as with today's: seeds 1-6 meet these checks, and the test takes seed 1."""
-    fit = bs.fit(
-        real_table("mikami2021"),
-        no_discrepancy("transfer_gap_error_rate"),
-        seed=1,
-        progress=False,
-        warn=False,
-    )
-    diag = fit.diagnostics
-    assert (diag.draws, diag.target_accept) == (2000, 0.95), diag
-    assert diag.divergences == 0, diag
-    assert diag.max_rhat <= 1.01, diag
-    assert diag.min_ess_bulk >= 400, diag
-    centring = fit.idata["centring"].to_dataset()
-    # E and A: the distributions' runs say little beyond the population, so mostly non-centred
-    assert float(centring["A"].mean()) < 0.5
-    assert ((centring["E"] >= 0) & (centring["E"] <= 1)).all()
-
-
 def test_a_prior_on_the_floor_above_the_runs_is_named_before_sampling(monkeypatch):
     """transfer_gap.toml's prior on E is for nats per token (median 1.6): fitted to
     mikami2021's error rates (0.23-0.90) it leaves 2-10% of its mass below each
@@ -435,14 +407,16 @@ def test_reference_loss_coordinates_give_way_where_the_runs_barely_pin_a_term():
     from test_law_recovery import CASES
 
     unflattened = pd.DataFrame(
-        {"distribution": [f"m{i}" for i in range(6)], "E": 0.3, "B": np.geomspace(20, 80, 6), "D_l": 1.0}
+        {"distribution": [f"m{i}" for i in range(4)], "E": 0.3, "B": np.geomspace(20, 80, 4), "D_l": 1.0}
     ).assign(beta=0.3)
     short = {"draws": 200, "tune": 200, "chains": 2, "seed": 0, "progress": False, "warn": False}
     loose = simulate_runs(
-        # cut at 3e4, well before they flatten: E's mean centring ~0.07 (at 1e5 it was
-        # 0.18-0.32 from one floating-point rounding to another, too near the threshold)
+        # four curves cut at 1e4, well before they flatten: E's mean centring 0 (six cut at
+        # 3e4 gave ~0.07, four cut there 0.18; at 1e5 it was 0.18-0.32 from one floating-point
+        # rounding to another, too near the threshold). Four, so that both fits share the
+        # bucket of 4 and its compiled models
         unflattened,
-        {"finetune_tokens": np.geomspace(1e3, 3e4, 8)},
+        {"finetune_tokens": np.geomspace(1e3, 1e4, 8)},
         law="rectified",
         seed=0,
     )
