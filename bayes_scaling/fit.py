@@ -323,6 +323,8 @@ def _discrepancy(
     # like the pilot, never longer than the run itself: a quick look gets quick refits
     for name in ("tune", "chains"):
         settings[name] = min(getattr(how, name), settings[name])
+    if how.adaptation is not None and settings.get("sampler") == "nutpie":
+        settings["adaptation"] = how.adaptation
     return learn_discrepancy(
         chosen.spec, runs, normalisation, chosen.centring, draws=min(how.draws, chosen.draws),
         target_accept=chosen.target_accept, posterior=posterior, **settings,

@@ -129,13 +129,18 @@ class DiscrepancySpec:
     ``leave_future_out`` refits without each distribution's largest level of each input
     (``draws``/``tune``/``chains`` per refit, or the fit's own where fewer) and learns the
     scale from the held-out errors; ``none`` leaves bands past the data with parameter and
-    noise uncertainty only.
+    noise uncertainty only. ``adaptation`` is nutpie's mass-matrix adaptation in the refits
+    (``"diag"`` or ``"low_rank"``); unset, the fit's own. Low rank halves the refits' time
+    where the posterior's parameters are strongly correlated (alabdulmohsin2022, ~92 leapfrog
+    steps per draw) and learns the same misfit; on tables of many distributions its tuning
+    costs more than it saves (benchmarks/RESULTS.md, issue 27).
     """
 
     method: Literal["leave_future_out", "none"] = "leave_future_out"
     draws: int = 300
     tune: int = 300
     chains: int = 2
+    adaptation: Literal["diag", "low_rank"] | None = None
 
 
 @dataclass(frozen=True)
@@ -279,10 +284,16 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
         ),
     )
     disc_raw = dict(raw.get("discrepancy", {}))
-    unknown = sorted(set(disc_raw) - {"method", "draws", "tune", "chains"})
+    unknown = sorted(set(disc_raw) - {"method", "draws", "tune", "chains", "adaptation"})
     if unknown:
         raise SpecError(
-            f"{source}: [discrepancy] takes method, draws, tune, chains; unexpected {', '.join(unknown)}"
+            f"{source}: [discrepancy] takes method, draws, tune, chains, adaptation; "
+            f"unexpected {', '.join(unknown)}"
+        )
+    if disc_raw.get("adaptation") not in (None, "diag", "low_rank"):
+        raise SpecError(
+            f"{source}: [discrepancy] adaptation must be 'diag' or 'low_rank' (or left out: the "
+            f"fit's own), got {disc_raw['adaptation']!r}"
         )
     if disc_raw.get("method", "leave_future_out") not in ("leave_future_out", "none"):
         raise SpecError(

@@ -565,7 +565,10 @@ def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs, monkeypat
 
     def recording_each(spec, runs, normalisation, weights, seeds, **kwargs):
         calls.extend([(kwargs["draws"], kwargs["tune"], kwargs["chains"])] * len(weights))
+        adaptations.append(kwargs["adaptation"])
         return sample_each(spec, runs, normalisation, weights, seeds, **kwargs)
+
+    adaptations = []
 
     monkeypatch.setattr(engine, "sample", recording)
     monkeypatch.setattr(engine, "sample_each", recording_each)
@@ -583,6 +586,14 @@ def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs, monkeypat
     calls.clear()
     bs.fit(recovery_runs, short_refits, **{**quick, "draws": 60, "tune": 60, "chains": 3})
     assert calls[2:] == [(20, 25, 2)] * refits
+    # the refits adapt as the fit does, unless the spec's [discrepancy] says otherwise
+    # (few_shot_error_rate.toml: low rank)
+    low_rank = dataclasses.replace(
+        short_refits, discrepancy=dataclasses.replace(short_refits.discrepancy, adaptation="low_rank")
+    )
+    bs.fit(recovery_runs, low_rank, **quick)
+    assert adaptations == ["diag", "diag", "low_rank"]
+    assert bs.load_spec("few_shot_error_rate").discrepancy.adaptation == "low_rank"
 
 
 def test_the_refits_say_what_the_wait_is_for_when_progress_is_shown(recovery_runs, capsys):

@@ -89,6 +89,8 @@ def test_edited_spec_from_a_path(tmp_path):
         (lambda d: d["parameters"].pop("E"), r"missing \[parameters.E\]"),
         (lambda d: d.update(law="moore"), "unknown law 'moore'"),
         (lambda d: d.update(coordinates="whitened"), "coordinates must be one of parameters, reference_loss"),
+        (lambda d: d["discrepancy"].update(adaptation="dense"), "adaptation must be 'diag' or 'low_rank'"),
+        (lambda d: d["discrepancy"].update(refits=3), "unexpected refits"),
         (
             lambda d: (
                 d.update(coordinates="reference_loss")
