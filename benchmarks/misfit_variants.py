@@ -185,9 +185,25 @@ def learn(case, form: str, verbose: bool = False) -> list[tuple[str, str, float,
         residual, parameter_var, other_var = _moments(refit | {"nu": nu}, misfit)
         distance = refit["beyond"][:, names.index(refit["direction"])]
         factor = 0.0
-        if (
-            form.startswith("chosen") or form == "soft"
-        ):  # additive or inflation, whichever the held-out runs favour
+        # the held-out runs come from under half the distributions: a widened spread learned
+        # from them is no measure of the table's (those of the backtest's stand for all)
+        few = 2 * len(set(map(str, refit["labels"]))) < len(set(case["labels"]))
+        if form == "soft":  # every gain weighs in, by its posterior odds against none
+            inflation, inflation_gain = _fit_scale(
+                residual, lambda c, p=parameter_var, o=other_var: (1 + c) ** 2 * p + o, -1, nu
+            )
+            base = parameter_var + other_var
+            scale, power = _additive(residual, base, distance, -1, nu, GROWTH_POWERS)
+            gain = _fit_scale(residual, lambda c, b=base, d=distance: b + (c * d) ** 2, -1, nu)[1]
+            if inflation_gain > gain and not few:
+                weight = evidence_weight(inflation_gain, threshold)
+                effective = np.sqrt(weight * (1 + inflation) ** 2 + 1 - weight) - 1
+                learned.append((refit["direction"], "inflation", effective, 1.0))
+            else:
+                weight = evidence_weight(gain, threshold)
+                learned.append((refit["direction"], "additive", np.sqrt(weight) * scale, power))
+            continue
+        if form.startswith("chosen"):  # additive or inflation, whichever the held-out runs favour
             inflation, inflation_gain = _fit_scale(
                 residual, lambda c, p=parameter_var, o=other_var: (1 + c) ** 2 * p + o, threshold, nu
             )
@@ -204,26 +220,7 @@ def learn(case, form: str, verbose: bool = False) -> list[tuple[str, str, float,
                     f" parameter variance / squared error {share:.2f}, {len(residual)} runs of"
                     f" {len(set(map(str, refit['labels'])))} distributions"
                 )
-            # chosen_half: the widened spread only where the held-out runs come from at least
-            # half the distributions (those of the backtest's held-out runs stand for the table's)
-            few = form in ("chosen_half", "soft") and 2 * len(set(map(str, refit["labels"]))) < len(
-                set(case["labels"])
-            )
-            if form == "soft":  # every gain weighs in, by its posterior odds against none
-                inflation, inflation_gain = _fit_scale(
-                    residual, lambda c, p=parameter_var, o=other_var: (1 + c) ** 2 * p + o, -1, nu
-                )
-                base = parameter_var + other_var
-                scale, power = _additive(residual, base, distance, -1, nu, GROWTH_POWERS)
-                gain = _fit_scale(residual, lambda c, b=base, d=distance: b + (c * d) ** 2, -1, nu)[1]
-                if inflation_gain > gain and not few:
-                    weight = evidence_weight(inflation_gain, threshold)
-                    effective = np.sqrt(weight * (1 + inflation) ** 2 + 1 - weight) - 1
-                    learned.append((refit["direction"], "inflation", effective, 1.0))
-                else:
-                    weight = evidence_weight(gain, threshold)
-                    learned.append((refit["direction"], "additive", np.sqrt(weight) * scale, power))
-                continue
+            few = few and form == "chosen_half"  # the other chosen forms take the spread anywhere
             if inflation_gain > gain + margin and not few:
                 learned.append((refit["direction"], "inflation", inflation, 1.0))
             else:
