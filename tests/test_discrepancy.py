@@ -179,8 +179,8 @@ def test_a_scale_is_weighed_by_its_evidence_so_bands_move_with_it_and_jump_nowhe
     # just under and just over the threshold, the bands' scale differs by the evidence's
     # small step, not by all of it
     offsets = np.linspace(0.0150, 0.0156, 7)
-    scales = [learn_scale(np.array([o, -o] * 4), variance, distance, nu=5)[0] for o in offsets]
-    gains = [learn_scale(np.array([o, -o] * 4), variance, distance, nu=5)[1] for o in offsets]
+    learned = [learn_scale(np.array([o, -o] * 4), variance, distance, nu=5) for o in offsets]
+    scales, gains = np.array(learned).T
     assert min(gains) < 1.35 < max(gains)
     assert np.all(np.diff(scales) > 0) and np.max(np.diff(scales)) < 0.1 * scales[-1]
 
