@@ -20,7 +20,7 @@ import argparse
 
 import numpy as np
 import pandas as pd
-from misfit import cases  # noqa: I001  (run from benchmarks/)
+from misfit import TABLES, cases  # noqa: I001  (run from benchmarks/)
 from scipy.optimize import nnls
 
 import bayes_scaling as bs
@@ -81,11 +81,7 @@ def measure(runs: pd.DataFrame, law_name: str, holdout: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--only",
-        nargs="*",
-        default=["mikami2021", "lin2024", "porian2024", "porian2024-sets", "alabdulmohsin2022", "simulated"],
-    )
+    parser.add_argument("--only", nargs="*", default=TABLES)
     args = parser.parse_args()
     rows = []
     for table, load, law_name, holdout in cases(args.only, simulated_seeds=1):

@@ -93,6 +93,9 @@ def pit_check(fit: bs.Fit, prob: float = 0.95) -> tuple[int, int]:
 FIT_OPTIONS: dict[str, dict] = {}
 
 
+TABLES = ["mikami2021", "lin2024", "porian2024", "porian2024-sets", "alabdulmohsin2022", "simulated"]
+
+
 def cases(only: list[str], simulated_seeds: int):
     """(table, data, law, hold-out) for each case."""
     if "mikami2021" in only:
@@ -149,11 +152,7 @@ def cases(only: list[str], simulated_seeds: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--only",
-        nargs="*",
-        default=["mikami2021", "lin2024", "porian2024", "porian2024-sets", "alabdulmohsin2022", "simulated"],
-    )
+    parser.add_argument("--only", nargs="*", default=TABLES)
     parser.add_argument("--simulated-seeds", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", type=Path, help="also write the rows here")
