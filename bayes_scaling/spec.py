@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -284,12 +284,10 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
         ),
     )
     disc_raw = dict(raw.get("discrepancy", {}))
-    unknown = sorted(set(disc_raw) - {"method", "draws", "tune", "chains", "adaptation"})
+    keys = [declared.name for declared in fields(DiscrepancySpec)]
+    unknown = sorted(set(disc_raw) - set(keys))
     if unknown:
-        raise SpecError(
-            f"{source}: [discrepancy] takes method, draws, tune, chains, adaptation; "
-            f"unexpected {', '.join(unknown)}"
-        )
+        raise SpecError(f"{source}: [discrepancy] takes {', '.join(keys)}; unexpected {', '.join(unknown)}")
     if disc_raw.get("adaptation") not in (None, "diag", "low_rank"):
         raise SpecError(
             f"{source}: [discrepancy] adaptation must be 'diag' or 'low_rank' (or left out: the "
