@@ -26,7 +26,7 @@ from scipy.optimize import nnls
 import bayes_scaling as bs
 from bayes_scaling.backtest import holdout_mask
 from bayes_scaling.data import DISTRIBUTION
-from bayes_scaling.discrepancy import distances_beyond, fitted_ranges, log_coordinates
+from bayes_scaling.discrepancy import combined_distance, distances_beyond, fitted_ranges, log_coordinates
 
 CORNER = 0.1  # e-folds past the hull that count as outside it
 SUM_WEIGHT = 1e4  # weight of the row that makes NNLS's weights sum to one
@@ -50,9 +50,9 @@ def measure(runs: pd.DataFrame, law_name: str, holdout: dict) -> dict:
     (kind, value), *_ = holdout.items()
     held = holdout_mask(runs, **{kind.removeprefix("holdout_"): value})
     kept, future = runs[~held], runs[held]
-    package = distances_beyond(future, fitted_ranges(kept, inputs), inputs)
-    per_input = package[:, : len(inputs)].max(axis=1) if len(inputs) > 1 else package[:, 0]
-    package = package.max(axis=1)
+    beyond = distances_beyond(future, fitted_ranges(kept, inputs), inputs)
+    per_input = combined_distance(beyond[:, : len(inputs)])  # the product's column left out
+    package = combined_distance(beyond)
     if len(inputs) > 1:
         logs = pd.DataFrame(log_coordinates(runs, inputs))[list(inputs)].to_numpy()
         finite = np.isfinite(logs).all(axis=1)  # an input at 0 (no fine-tuning) has no log
