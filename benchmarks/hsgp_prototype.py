@@ -62,6 +62,11 @@ def main() -> None:
     def raw_basis(x, lib=np):
         return lib.sin(frequencies[None, :] * (x[:, None] + half_width)) / np.sqrt(half_width)
 
+    fitted_x = np.log(kept[column].to_numpy(float)) - reference
+    removed = (
+        np.linalg.lstsq(polynomial(fitted_x), raw_basis(fitted_x), rcond=None)[0] if args.project else None
+    )
+
     def basis(x, lib=np):
         return raw_basis(x, lib) - polynomial(x, lib) @ removed if args.project else raw_basis(x, lib)
 
@@ -69,11 +74,6 @@ def main() -> None:
         return amplitude * lib.sqrt(
             np.sqrt(2 * np.pi) * length_scale * lib.exp(-0.5 * (length_scale * frequencies) ** 2)
         )
-
-    fitted_x = np.log(kept[column].to_numpy(float)) - reference
-    removed = None
-    if args.project:
-        removed = np.linalg.lstsq(polynomial(fitted_x), raw_basis(fitted_x), rcond=None)[0]
 
     law_only = model_module._gathered_logs
 
@@ -109,11 +109,13 @@ def main() -> None:
         phi = basis(np.log(future[column].to_numpy(float)) - reference)
         log_predicted = log_predicted + np.einsum("pm,sm,spm->sp", phi, weights, coefficients[:, curve, :])
         learned = f"amplitude {np.median(amplitude):.4f}, length scale {np.median(length_scale):.2f} e-folds"
-    lower, upper = np.quantile(log_predicted, [0.05, 0.95], axis=0)
-    observed = np.log(future.loss.to_numpy(float))
+    # scored as bayes_scaling.backtest.score_bands scores the package's bands, so that the
+    # figures stand beside benchmarks/misfit.py's: width (upper - lower) / median
+    lower, median, upper = np.exp(np.quantile(log_predicted, [0.05, 0.5, 0.95], axis=0))
+    observed = future.loss.to_numpy(float)
     cover = np.mean((lower <= observed) & (observed <= upper))
-    width = np.median(np.exp(upper - lower) - 1)
-    error = np.median(np.abs(observed - np.median(log_predicted, axis=0)))
+    width = np.median((upper - lower) / median)
+    error = np.median(np.abs(np.log(observed / median)))
     what = "law only" if args.no_gp else f"HSGP {args.basis} functions, degree {args.project} removed"
     print(
         f"{args.table}, {what}, seed {args.seed}: cover90 {cover:.3f}, width {width:.1%}, "
