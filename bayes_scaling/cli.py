@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 
 import bayes_scaling as bs
+from bayes_scaling.prediction import band_table
 from bayes_scaling.report import format_table, to_markdown
+
+GAP_COLUMNS = ["distribution", "mean", "median", "lower", "upper"]
+
+
+def _gap_table(fitted: bs.Fit, prob: float):
+    """The transfer gap G per distribution: its summary's interval columns."""
+    return bs.summary(fitted, ["G"], prob=prob)[GAP_COLUMNS]
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -51,8 +59,8 @@ def _emit(table, as_csv: bool, title: str) -> None:
 
 
 def _gaps(args: argparse.Namespace) -> int:
-    fitted = bs.load_fit(args.fit)
-    table = bs.gap_table(fitted, prob=args.prob)
+    fitted = bs.Fit.load(args.fit)
+    table = _gap_table(fitted, args.prob)
     _emit(
         table,
         args.csv,
@@ -63,7 +71,7 @@ def _gaps(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    fitted = bs.load_fit(args.fit)
+    fitted = bs.Fit.load(args.fit)
     table = bs.summary(fitted, prob=args.prob)
     _emit(
         table,
@@ -130,7 +138,7 @@ def _backtest(args: argparse.Namespace) -> int:
             f"(the law's misfit: {result.fit.discrepancy.describe()})"
         )
         if args.plot:
-            bs.backtest_plot(result, path=args.plot)
+            bs.plot_backtest(result, path=args.plot)
             print(f"wrote {args.plot}", file=sys.stderr)
         if args.runs_csv:
             result.runs.to_csv(args.runs_csv, index=False)
@@ -150,9 +158,9 @@ def _read_runs(source: str, units: str | None, loss_unit: str | None):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    fitted = bs.load_fit(args.fit)
+    fitted = bs.Fit.load(args.fit)
     grid = bs.data.read_runs_csv(args.grid)
-    table = bs.prediction_table(
+    table = band_table(
         fitted,
         grid,
         prob=args.prob,
@@ -167,7 +175,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _rank(args: argparse.Namespace) -> int:
-    fitted = bs.load_fit(args.fit)
+    fitted = bs.Fit.load(args.fit)
     actions = bs.data.read_runs_csv(args.actions)
     table = bs.rank_actions(
         fitted,
@@ -213,7 +221,7 @@ def _add_portfolio_options(parser: argparse.ArgumentParser, prices_required: boo
 
 
 def _allocate(args: argparse.Namespace) -> int:
-    fitted = bs.load_fit(args.fit)
+    fitted = bs.Fit.load(args.fit)
     result = bs.allocate(
         fitted,
         args.budget,
@@ -249,22 +257,22 @@ def _allocate(args: argparse.Namespace) -> int:
         + (" (more runs before deciding could pay)" if result.evpi > 1e-3 else "")
     )
     if args.plot:
-        fig = bs.frontier_plot(result.frontier, share if len(result.finetune_share) == 1 else None)
+        fig = bs.plot_frontier(result.frontier, share if len(result.finetune_share) == 1 else None)
         fig.savefig(args.plot, dpi=120)
         print(f"wrote {args.plot}")
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
-    fitted = bs.load_fit(args.fit)
+    fitted = bs.Fit.load(args.fit)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "curves.png", out / "ppc.png"]
-    bs.curve_plot(fitted, prob=args.prob, path=written[0])
-    bs.ppc_plot(fitted, prob=args.prob, path=written[1])
+    bs.plot_curves(fitted, prob=args.prob, path=written[0])
+    bs.plot_ppc(fitted, prob=args.prob, path=written[1])
     if "G" in fitted.law.parameters:
-        table = bs.gap_table(fitted, prob=args.prob)
-        bs.forest_plot(table, prob=args.prob, label=f"transfer gap G (f in {fitted.units})").savefig(
+        table = _gap_table(fitted, args.prob)
+        bs.plot_forest(table, prob=args.prob, label=f"transfer gap G (f in {fitted.units})").savefig(
             out / "gap_forest.png", dpi=120
         )
         written.append(out / "gap_forest.png")
@@ -273,12 +281,12 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    fits = {Path(path).stem: bs.load_fit(path) for path in args.fits}
+    fits = {Path(path).stem: bs.Fit.load(path) for path in args.fits}
     if len(fits) < len(args.fits):
         raise bs.BayesScalingError("give fit files with different names; they label the table")
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", bs.LooWarning)
-        table = bs.compare_fits(fits)
+        warnings.simplefilter("always", bs.BayesScalingWarning)
+        table = bs.compare(fits)
     columns = ["law", "rank", "elpd", "elpd_diff", "dse", "weight", "n_high_pareto_k"]
     print(
         format_table(
@@ -311,14 +319,14 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print(fitted.diagnostics.summary_line(), file=sys.stderr)
     written = [fitted.save(out / "fit.nc")]
-    table = bs.gap_table(fitted, prob=0.9)
+    table = _gap_table(fitted, 0.9)
     table.to_csv(out / "gaps.csv", index=False)
     (out / "gaps.md").write_text(
         "Transfer gap G per distribution, 90% credible interval (synthetic example data).\n\n"
         + to_markdown(table)
     )
-    truth = bs.example_truth()[["distribution", "G"]].rename(columns={"G": "truth"})
-    fig = bs.forest_plot(
+    truth = bs.datasets.example_truth()[["distribution", "G"]].rename(columns={"G": "truth"})
+    fig = bs.plot_forest(
         table.merge(truth, on="distribution"),
         prob=0.9,
         label=f"transfer gap G (f in {fitted.units})",
@@ -331,14 +339,14 @@ def _demo(args: argparse.Namespace) -> int:
     actions = example_actions()
     ranking = bs.rank_actions(fitted, actions, pretrain_price=1e-9, finetune_price=1e-6)
     ranking.to_csv(out / "ranking.csv", index=False)
-    bs.ranking_plot(
+    bs.plot_ranking(
         ranking,
         title="Example actions, equal-weight portfolio of 8 distributions\n(price per token: "
         "pre-training 1e-9, fine-tuning 1e-6; every action costs 900)",
     ).savefig(out / "ranking.png", dpi=120)
     written += [out / "ranking.csv", out / "ranking.png"]
-    bs.curve_plot(fitted, path=out / "curves.png")
-    bs.ppc_plot(fitted, path=out / "ppc.png")
+    bs.plot_curves(fitted, path=out / "curves.png")
+    bs.plot_ppc(fitted, path=out / "ppc.png")
     written += [out / "curves.png", out / "ppc.png"]
     print()
     print(

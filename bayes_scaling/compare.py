@@ -10,18 +10,18 @@ import arviz_stats as azs
 import numpy as np
 import pandas as pd
 
-from .data import BayesScalingError
+from .data import BayesScalingError, BayesScalingWarning
 from .model import OBSERVED
 
 if TYPE_CHECKING:
-    from .fit import Fit
+    from .result import Fit
 
 
-class LooWarning(UserWarning):
+class LooWarning(BayesScalingWarning):
     """PSIS-LOO is unreliable for some runs (high Pareto k); the message says what to do."""
 
 
-def compare_fits(fits: Mapping[str, Fit]) -> pd.DataFrame:
+def compare(fits: Mapping[str, Fit]) -> pd.DataFrame:
     """Rank fits of the same runs by expected log predictive density (PSIS-LOO).
 
     Returns arviz-stats' comparison table (``elpd``, ``elpd_diff``, ``dse``, ``weight``, ...)

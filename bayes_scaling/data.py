@@ -17,6 +17,9 @@ import pandas as pd
 
 DISTRIBUTION = "distribution"
 LOSS = "loss"
+# the label that stands for every distribution at once: a shared parameter's row in tables,
+# a pure pre-training action, the range of all runs (which a new distribution is judged by)
+ALL_DISTRIBUTIONS = "*"
 TOKEN_COLUMNS = ("pretrain_tokens", "finetune_tokens", "params")
 
 # How many problems of one kind are listed by row before the rest are counted only.
@@ -25,6 +28,11 @@ _MAX_ROWS_LISTED = 10
 
 class BayesScalingError(ValueError):
     """Base class of the errors this package raises for bad input."""
+
+
+class BayesScalingWarning(UserWarning):
+    """Base of the package's warnings (sampling health, priors against the runs, PSIS-LOO):
+    filter this to silence them all."""
 
 
 class RunsValidationError(BayesScalingError):

@@ -19,15 +19,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
-from .predict import law_error, observation_noise, point_parameters, with_law_error
+from .data import ALL_DISTRIBUTIONS, DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
+from .draws import equal_tailed
+from .prediction import law_error, observation_noise, point_parameters, with_law_error
 
 if TYPE_CHECKING:
-    from .fit import Fit
+    from .result import Fit
 
 PRETRAIN, FINETUNE = "pretrain_tokens", "finetune_tokens"
 ADD_PRETRAIN, ADD_FINETUNE = "add_pretrain_tokens", "add_finetune_tokens"
-ALL = "*"  # the distribution of a pure pre-training row: every distribution at once
+ALL = ALL_DISTRIBUTIONS  # the distribution of a pure pre-training row: every distribution at once
 RANK_COLUMNS = (
     "expected_loss",
     "loss_q",
@@ -38,7 +39,7 @@ RANK_COLUMNS = (
     "expected_regret",
 )
 DRAW_BLOCK = 256  # draws per block when evaluating the law over (draw, action) pairs
-# The law's error (its learned misfit, see predict.law_error) in a distribution's losses is
+# The law's error (its learned misfit, see prediction.law_error) in a distribution's losses is
 # one standard normal draw per posterior draw, shared by every action on that distribution:
 # the law errs alike at nearby inputs, so actions differ by how far past the data they go,
 # not by independent noise. Seeded per distribution, so rankings are reproducible.
@@ -317,7 +318,7 @@ def portfolio_losses(
 def _law_error_where_learned(
     fit: Fit, name: str, pretrain: np.ndarray, finetune: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`predict.law_error` of distribution ``name`` at these inputs, or None where the
+    """:func:`prediction.law_error` of distribution ``name`` at these inputs, or None where the
     fit learned no misfit that reaches them (the fast path: the law alone)."""
     if not fit.discrepancy.learned:
         return None
@@ -331,14 +332,6 @@ def _tail(values: np.ndarray, quantile: float) -> tuple[np.ndarray, np.ndarray]:
     k = min(int(np.floor(quantile * values.shape[0])), values.shape[0] - 1)
     part = np.partition(values, k, axis=0)
     return part[k], part[k:].mean(axis=0)
-
-
-def _interval(values: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
-    """Central ``prob`` interval of each column over draws, as order statistics (one partition)."""
-    n = values.shape[0]
-    low, high = int(np.floor((1 - prob) / 2 * (n - 1))), int(np.ceil((1 + prob) / 2 * (n - 1)))
-    part = np.partition(values, [low, high], axis=0)
-    return part[low], part[high]
 
 
 def rank_actions(
@@ -385,7 +378,7 @@ def rank_actions(
     )
     table["loss_q"], table["loss_cvar"] = _tail(after, quantile)
     table["expected_reduction"] = reduction.mean(axis=0)
-    table["reduction_lower"], table["reduction_upper"] = _interval(reduction, 0.9)
+    table["reduction_lower"], table["reduction_upper"] = equal_tailed(reduction, 0.9)
     with np.errstate(divide="ignore", invalid="ignore"):
         table["reduction_per_cost"] = table["expected_reduction"] / table["cost"]
     table["p_best"] = np.bincount(best, minlength=len(chosen.names)) / after.shape[0]
@@ -553,7 +546,7 @@ def _refine(objective, start: np.ndarray) -> np.ndarray:
     return refined if objective(refined) <= objective(start) else start
 
 
-def experiment_value(
+def evaluate_experiment(
     fit: Fit,
     candidates: pd.DataFrame,
     *,

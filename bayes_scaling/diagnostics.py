@@ -13,7 +13,7 @@ import arviz_stats as azs
 import numpy as np
 import xarray as xr
 
-from .data import Runs
+from .data import BayesScalingWarning, Runs
 from .model import REFERENCE_SHIFT, prior_log_value_draws, ratio_name, slope_name
 from .spec import ModelSpec
 
@@ -22,11 +22,11 @@ ESS_MIN = 400
 BFMI_MIN = 0.3
 
 
-class SamplingWarning(UserWarning):
+class SamplingWarning(BayesScalingWarning):
     """The sampler's output should not be trusted as it is; the message says what to try."""
 
 
-class PriorWarning(UserWarning):
+class PriorWarning(BayesScalingWarning):
     """The spec's prior contradicts the runs before any sampling; the message says what to change."""
 
 
@@ -64,7 +64,7 @@ def check_floor_prior(spec: ModelSpec, runs: Runs, n_draws: int = 4000) -> str |
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Diagnostics:
     """Summary of sampling health. ``problems`` is empty when all is well."""
 
@@ -250,13 +250,14 @@ def check_sampling(
     idata: xr.DataTree,
     spec: ModelSpec,
     *,
-    elapsed_seconds: float,
+    elapsed_seconds: float = 0.0,
     warn: bool = True,
     compile_seconds: float = 0.0,
     adaptation: str = "",
     target_accept: float | None = None,
     tune: int | None = None,
     centring_from: str = "spec",
+    rerun: str = "",
 ) -> Diagnostics:
     """Compute diagnostics of a sampled DataTree and warn about each problem."""
     posterior = idata.posterior.to_dataset()
@@ -319,6 +320,7 @@ def check_sampling(
         adaptation=adaptation,
         tune=tune,
         target_accept=target_accept,
+        rerun=rerun,
     )
     if warn:
         for problem in problems:

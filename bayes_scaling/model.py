@@ -3,10 +3,11 @@
 Inputs are normalised by their geometric means (the references are kept with the fit);
 each positive law parameter is sampled on the log scale with the pooling its spec chooses,
 a hierarchical one with a partial centring per distribution (a pilot run sets it, see
-:mod:`sampling`; with one distribution the population mean is integrated out). A spec with
-``coordinates = "reference_loss"`` has the sampler see a law's terms and exponents through
-the loss at the reference inputs, its split into terms and its slopes there instead (the
-map has Jacobian 1, and the spec's priors are added on the parameters). The likelihood is a
+:mod:`bayes_scaling.inference.policy`; with one distribution the population mean is
+integrated out). A spec with ``coordinates = "reference_loss"`` has the sampler see a law's
+terms and exponents through the loss at the reference inputs, its split into terms and its
+slopes there instead (the map has Jacobian 1, and the spec's priors are added on the
+parameters). The likelihood is a
 Student-t on log loss, each run weighted (1 in a fit, 0 for a run a refit holds out).
 
 A model may be built for more distributions than its table has: the extra ones have no runs
@@ -30,12 +31,11 @@ from pytensor.graph.traversal import ancestors
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.subtensor import AdvancedSubtensor
 
-from .data import Runs
+from .data import DISTRIBUTION, Runs
 from .laws.base import ReferenceTerms, log_sum_exp
 from .spec import ModelSpec, ParameterSpec, Prior
 
 RUN = "run"
-DISTRIBUTION = "distribution"
 OBSERVED = "log_loss"
 RUN_WEIGHT = "run_weight"
 # Reference-loss coordinates sample each distribution's log loss at the reference inputs as
@@ -249,7 +249,7 @@ def _parameter(spec: ParameterSpec, data: Mapping[str, np.ndarray]) -> pt.Tensor
     # c_d = 1 is the centred form, which suits a parameter the distribution's runs pin down
     # (the non-centred one would tie mu, tau and z along a curved ridge); c_d = 0 is the
     # non-centred form, which keeps the funnel out of the sampler's way where they say
-    # little. The spec's choice is the start; a short pilot run sets c_d (see sampling.py).
+    # little. The spec's choice is the start; a short pilot run sets c_d (see inference/policy.py).
     centring = pm.Data(centring_name(name), data[centring_name(name)], dims=DISTRIBUTION)
     z = pm.Normal(f"{name}_z", centring * mu, tau**centring, dims=DISTRIBUTION)
     return pm.Deterministic(name, pt.exp(log_value_from_coordinate(z, mu, tau, centring)), dims=DISTRIBUTION)
@@ -340,17 +340,6 @@ def draw_integrated_mu(
     return mean + spread * tau / np.sqrt(total) * rng.standard_normal(np.shape(mean))
 
 
-def partial_centring(posterior_variance: np.ndarray, tau_squared: float) -> np.ndarray:
-    """The centring c_d under which z_d is a posteriori independent of (mu, tau).
-
-    In a normal hierarchy whose data alone would give log theta_d a variance s_d^2, the
-    posterior variance v_d satisfies 1/v_d = 1/s_d^2 + 1/tau^2, and the best centring is
-    tau^2 / (tau^2 + s_d^2) = 1 - v_d / tau^2 (Papaspiliopoulos, Roberts and Skold 2007):
-    1 where the data pin theta_d down, 0 where they say nothing beyond the population.
-    """
-    return np.clip(1.0 - np.asarray(posterior_variance, dtype=float) / tau_squared, 0.0, 1.0)
-
-
 def _gathered_logs(log_loss):
     """``log_loss`` with every log(exp(v)[index]) written v[index].
 
@@ -385,13 +374,16 @@ def build_model(
     *,
     weighted: bool = False,
     distributions: int | None = None,
+    gathered_logs: bool = True,
 ) -> pm.Model:
     """The PyMC model of ``runs`` under ``spec``.
 
     Data enter as ``pm.Data`` (see :func:`model_data`), so a compiled model can be reused for
     new data, of any number of runs. ``weighted`` adds a ``run_weight`` per run (1 counts
     the run, 0 leaves it out); ``distributions`` pads the table's with distributions
-    without runs.
+    without runs. ``gathered_logs=False`` leaves out an exact rewrite of the law's graph
+    (the log of each gathered parameter taken as the gather of its log; see
+    :func:`_gathered_logs`), for checking it.
     """
     law = spec.law
     normalisation = normalisation or Normalisation.from_runs(runs, law.inputs)
@@ -417,7 +409,8 @@ def build_model(
             sigma = _prior("sigma", lik.sigma)
         else:
             sigma = _prior("sigma", lik.sigma, dims=DISTRIBUTION)[index]
-        mean = _gathered_logs(law.log_loss(*inputs, **params))
+        mean = law.log_loss(*inputs, **params)
+        mean = _gathered_logs(mean) if gathered_logs else mean
         observed = pm.Data(f"{OBSERVED}_observed", data[f"{OBSERVED}_observed"], dims=RUN)
         if not weighted:
             pm.StudentT(OBSERVED, nu=lik.nu, mu=mean, sigma=sigma, observed=observed, dims=RUN)

@@ -1,5 +1,7 @@
-"""Figures of fitted laws: curves with bands past the data, posterior predictive checks and
-prior predictive curves. Each function takes results (fits, tables, draws), returns the
+"""Figures: fitted curves with bands past the data, posterior predictive checks, prior
+predictive curves, backtests, forests of a parameter, and rankings of actions.
+
+Each function takes results (fits, tables, draws), returns the
 matplotlib figure, and saves it when given ``path``; the numbers come from the public API.
 """
 
@@ -12,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from .data import DISTRIBUTION
-from .predict import prediction_table
+from .draws import flat
+from .prediction import band_table
 
 if TYPE_CHECKING:
-    from .fit import Fit
+    from .result import Fit
 
 
 def _save(fig, path: str | Path | None):
@@ -49,13 +52,13 @@ def curve_grid(fit: Fit, extend: float = 30.0, points: int = 40) -> pd.DataFrame
     return pd.concat(frames, ignore_index=True)
 
 
-def curve_plot(fit: Fit, *, prob: float = 0.9, extend: float = 30.0, path=None):
+def plot_curves(fit: Fit, *, prob: float = 0.9, extend: float = 30.0, path=None):
     """Observed runs and fitted curves with credible bands, one panel per distribution,
     extrapolated ``extend`` x past the largest run; the shaded area is past the data."""
     import matplotlib.pyplot as plt
 
     grid = curve_grid(fit, extend)
-    table = prediction_table(fit, grid, prob=prob, kind="expected")
+    table = band_table(fit, grid, prob=prob, kind="expected")
     runs, x = fit.runs, fit.law.x_input
     others = [k for k in fit.law.inputs if k != x]
     names = list(fit.distributions)
@@ -98,13 +101,13 @@ def curve_plot(fit: Fit, *, prob: float = 0.9, extend: float = 30.0, path=None):
     return _save(fig, path)
 
 
-def ppc_plot(fit: Fit, *, prob: float = 0.9, path=None):
+def plot_ppc(fit: Fit, *, prob: float = 0.9, path=None):
     """Posterior predictive check: each run's observed loss against the band a new run with
     its inputs would fall in. Points off the diagonal band are misfit or outlying runs."""
     import matplotlib.pyplot as plt
 
     runs = fit.runs
-    table = prediction_table(fit, runs, prob=prob, kind="observation")
+    table = band_table(fit, runs, prob=prob, kind="observation")
     outside = (table.loss < table.loss_lower) | (table.loss > table.loss_upper)
     fig, ax = plt.subplots(figsize=(5, 4.6))
     ax.errorbar(
@@ -139,13 +142,13 @@ def ppc_plot(fit: Fit, *, prob: float = 0.9, path=None):
     return _save(fig, path)
 
 
-def prior_curve_plot(draws, *, x_input: str, path=None, max_curves: int = 200):
-    """Prior predictive loss curves (from :func:`bayes_scaling.prior_predictive`): before
+def plot_prior_predictive(draws, *, x_input: str, path=None, max_curves: int = 200):
+    """Prior predictive loss curves (from :func:`bayes_scaling.sample_prior_predictive`): before
     seeing the losses, what the model thinks curves look like. The grey band marks 0.1-20
     nats/token, where nearly all curves should be."""
     import matplotlib.pyplot as plt
 
-    loss = draws["loss"].values  # (sample, point)
+    loss = flat(draws["loss"])  # (sample, point)
     x = draws[x_input].values
     order = np.argsort(x)
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -163,7 +166,7 @@ def prior_curve_plot(draws, *, x_input: str, path=None, max_curves: int = 200):
     return _save(fig, path)
 
 
-def backtest_plot(result, *, path=None):
+def plot_backtest(result, *, path=None):
     """Each held-out run against the 90% band of a new run's loss from the refit without it:
     the band with the law's misfit (dark) and from parameters and noise
     alone (light); runs outside the dark band are red."""
@@ -198,4 +201,96 @@ def backtest_plot(result, *, path=None):
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_forest(
+    table: pd.DataFrame,
+    *,
+    label: str = "transfer gap G",
+    prob: float = 0.9,
+    title: str = "",
+    log_scale: bool = True,
+):
+    """Median and credible interval per distribution, one row each; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    order = table.sort_values("median").reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(order) + 1.4))
+    y = np.arange(len(order))
+    ax.hlines(y, order["lower"], order["upper"], color="C0", lw=2.5, label=f"{prob:.0%} credible interval")
+    ax.plot(order["median"], y, "o", color="C0", ms=6, label="posterior median")
+    if "truth" in order:
+        ax.plot(order["truth"], y, "x", color="C3", ms=8, mew=2, label="true value (simulated)")
+    ax.set_yticks(y, order["distribution"])
+    if log_scale:
+        ax.set_xscale("log")
+    ax.set_xlabel(label)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or f"Posterior of {label} per distribution")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ranking(table: pd.DataFrame, *, title: str = "Candidate actions"):
+    """Drop in the portfolio loss each action buys, mean and 90% interval, in the table's
+    order (top first): the weighted loss over every distribution, so pre-training (which
+    lowers all of them) and fine-tuning actions compare on one axis.
+    """
+    import matplotlib.pyplot as plt
+
+    order = table.iloc[::-1].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(order) + 1.6))
+    y = np.arange(len(order))
+    ax.hlines(
+        y,
+        order["reduction_lower"],
+        order["reduction_upper"],
+        color="C0",
+        lw=3,
+        alpha=0.6,
+        label="90% interval",
+    )
+    ax.plot(order["expected_reduction"], y, "o", color="C0", label="expected drop in loss")
+    labels = [
+        f"{a}\nP(best) {p:.0%}, cost {c:.3g}"
+        for a, p, c in zip(order["action"], order["p_best"], order["cost"], strict=True)
+    ]
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel(f"drop in the weighted portfolio loss ({table.attrs.get('loss_unit', 'nats/token')})")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_frontier(
+    frontier: pd.DataFrame, chosen_share: float | None = None, *, title: str = "Budget allocation frontier"
+):
+    """Expected loss and 90% band against the share of budget spent on fine-tuning data
+    (single-distribution allocations)."""
+    import matplotlib.pyplot as plt
+
+    share = 1 - frontier["pretrain_share"]
+    order = np.argsort(share.to_numpy())
+    x = share.to_numpy()[order]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.fill_between(
+        x,
+        frontier["loss_lower"].to_numpy()[order],
+        frontier["loss_upper"].to_numpy()[order],
+        alpha=0.25,
+        color="C0",
+        label="90% band",
+    )
+    ax.plot(x, frontier["expected_loss"].to_numpy()[order], color="C0", label="expected loss")
+    if chosen_share is not None:
+        ax.axvline(chosen_share, color="C3", ls="--", label=f"chosen: {chosen_share:.0%} on fine-tuning")
+    ax.set_xlabel("share of budget spent on fine-tuning tokens")
+    ax.set_ylabel(f"loss ({frontier.attrs.get('loss_unit', 'nats/token')})")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
     return fig

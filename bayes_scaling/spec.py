@@ -23,6 +23,7 @@ import numpy as np
 from scipy import special
 
 from .data import BayesScalingError
+from .inference.settings import SamplingPolicy, SettingsError
 from .laws import Law, get_law
 
 Pooling = Literal["shared", "hierarchical", "independent"]
@@ -133,7 +134,7 @@ class DiscrepancySpec:
     (``"diag"`` or ``"low_rank"``); unset, the fit's own. Low rank halves the refits' time
     where the posterior's parameters are strongly correlated (alabdulmohsin2022, ~92 leapfrog
     steps per draw) and learns the same misfit; on tables of many distributions its tuning
-    costs more than it saves (benchmarks/RESULTS.md, issue 27).
+    costs more than it saves (docs/records.md; the study in git history).
     """
 
     method: Literal["leave_future_out", "none"] = "leave_future_out"
@@ -156,6 +157,8 @@ class ModelSpec:
     source: str = ""
     discrepancy: DiscrepancySpec = field(default_factory=DiscrepancySpec)
     coordinates: Coordinates = "parameters"
+    # the sampling policy's thresholds: the defaults, with what a [sampling] table overrides
+    sampling: SamplingPolicy = field(default_factory=SamplingPolicy)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, the same shape as the TOML file; saved with every fit."""
@@ -180,6 +183,7 @@ class ModelSpec:
             "likelihood": {"nu": lik.nu, "sigma_pooling": lik.sigma_pooling, "sigma": lik.sigma.to_dict()},
             "discrepancy": asdict(self.discrepancy),
             "coordinates": self.coordinates,
+            "sampling": self.sampling.overrides(),
             "parameters": params,
         }
 
@@ -224,7 +228,7 @@ def models_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "models"
 
 
-def available_models() -> list[str]:
+def list_models() -> list[str]:
     """Names of the shipped model specs."""
     return sorted(p.stem for p in models_dir().glob("*.toml"))
 
@@ -319,6 +323,10 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
                 f"{', '.join(shared)} is shared: make it hierarchical or independent, "
                 "or use coordinates = 'parameters'"
             )
+    try:
+        sampling = SamplingPolicy.from_dict(dict(raw.get("sampling", {})), f"{source}: [sampling]")
+    except SettingsError as err:
+        raise SpecError(str(err)) from None
     return ModelSpec(
         name=raw.get("name", law.name),
         law=law,
@@ -329,6 +337,7 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
         source=source,
         discrepancy=DiscrepancySpec(**disc_raw),
         coordinates=coordinates,
+        sampling=sampling,
     )
 
 
@@ -343,7 +352,7 @@ def load_spec(model: str | os.PathLike | ModelSpec = "transfer_gap") -> ModelSpe
         if not path.exists():
             raise SpecError(
                 f"unknown model {text!r}; shipped models are: "
-                f"{', '.join(available_models())}, or give the path of a .toml spec"
+                f"{', '.join(list_models())}, or give the path of a .toml spec"
             )
     raw = _read_spec_file(path, seen=())
     raw.setdefault("name", path.stem)
@@ -391,4 +400,4 @@ def spec_from_json(text: str) -> ModelSpec:
     return spec_from_dict(json.loads(text), source="saved fit")
 
 
-__all__ = ["ModelSpec", "ParameterSpec", "Prior", "SpecError", "available_models", "load_spec", "models_dir"]
+__all__ = ["ModelSpec", "ParameterSpec", "Prior", "SpecError", "list_models", "load_spec", "models_dir"]

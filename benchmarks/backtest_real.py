@@ -26,7 +26,8 @@ import pandas as pd
 from shared_data import SHARED_DATA  # noqa: I001  (run from benchmarks/; sets BAYES_SCALING_DATA_DIR)
 
 import bayes_scaling as bs
-from bayes_scaling.backtest import SUMMARY_COLUMNS
+from bayes_scaling.backtesting import SUMMARY_COLUMNS
+from bayes_scaling.prediction import band_table
 from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
 LIN2024 = SHARED_DATA / "lin2024"
@@ -85,7 +86,7 @@ def main() -> None:
                 report(f"lin2024 {name}, rectified law", lin2024_runs(name), "rectified",
                        holdout_above=("finetune_tokens", 3e5))  # fmt: skip
     if "simulated" in only:
-        truth = bs.example_truth()
+        truth = bs.datasets.example_truth()
         for seed in range(args.simulated_seeds):
             runs = simulate_runs(truth, DEFAULT_GRID, runs_per_distribution=30, noise=0.01, seed=seed)
             report(f"simulated (law exact), seed {seed}", runs, holdout_above=("pretrain_tokens", 5e9))
@@ -95,7 +96,7 @@ def main() -> None:
         grid = fit.runs.groupby("distribution")[["pretrain_tokens", "finetune_tokens"]].max().reset_index()
         for factor in (1.0, 10.0):
             at = grid.assign(pretrain_tokens=grid.pretrain_tokens * factor)
-            table = bs.prediction_table(fit, at, kind="observation", law_only_beside=True)
+            table = band_table(fit, at, kind="observation", law_only_beside=True)
             ratio = (table.loss_upper - table.loss_lower) / (
                 table.loss_upper_law_only - table.loss_lower_law_only
             )

@@ -50,10 +50,11 @@ def prior_datasets(runs_per_distribution: int, count: int, seed: int):
     import pymc as pm
 
     import bayes_scaling as bs
+    from bayes_scaling.data import validate_runs
     from bayes_scaling.model import build_model
 
     spec = bs.load_spec("transfer_gap")
-    runs = bs.validate_runs(design(runs_per_distribution))
+    runs = validate_runs(design(runs_per_distribution))
     with build_model(spec, runs):
         prior = pm.sample_prior_predictive(draws=count, random_seed=seed)
     params = prior.prior.to_dataset()

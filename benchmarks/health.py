@@ -36,25 +36,41 @@ import numpy as np
 import pandas as pd
 from arviz_stats import ess
 from backtest_real import LIN2024, lin2024_runs  # noqa: I001  (run from benchmarks/)
+from results import record
 
 import bayes_scaling as bs
-from bayes_scaling import engine, sampling
 from bayes_scaling.diagnostics import reported_variables
+from bayes_scaling.inference.compiled import DEFAULT_CACHE, CompiledModel, ModelCache
+from bayes_scaling.inference.settings import SamplingPolicy
 from bayes_scaling.simulate import simulate_runs
 
 PILOT_ESS_PER_DRAW: list[float] = []  # the last pilot's smallest bulk ESS per draw kept
-_ENGINE_SAMPLE = engine.sample
 
 
-def _recording_sample(spec, *args, chains, **kwargs):
-    """engine.sample, noting the pilot's smallest bulk ESS per draw kept."""
-    idata, seconds = _ENGINE_SAMPLE(spec, *args, chains=chains, **kwargs)
-    if chains == sampling.PILOT_CHAINS:
-        posterior = idata.posterior.to_dataset()
-        posterior = posterior[reported_variables(posterior, spec)]
-        kept = posterior.sizes["chain"] * posterior.sizes["draw"]
-        PILOT_ESS_PER_DRAW.append(min(float(v.min()) for v in ess(posterior, method="bulk").values()) / kept)
-    return idata, seconds
+class PilotRecordingCache(ModelCache):
+    """The process's compiled models, lent so that each pilot's smallest bulk ESS per draw
+    kept is noted (the pilot runs the policy's pilot chains)."""
+
+    def model(self, spec, n_distributions, sampler="nutpie"):
+        held = DEFAULT_CACHE.model(spec, n_distributions, sampler)
+
+        class Recording(CompiledModel):
+            def sample_each(self, runs, normalisation, config, run_weights, seeds, **kwargs):
+                trees = super().sample_each(runs, normalisation, config, run_weights, seeds, **kwargs)
+                if config.chains == SamplingPolicy().pilot_chains and len(trees) == 1:
+                    posterior = trees[0].posterior.to_dataset()
+                    posterior = posterior[reported_variables(posterior, spec)]
+                    kept = posterior.sizes["chain"] * posterior.sizes["draw"]
+                    ess_bulk = ess(posterior, method="bulk").values()
+                    PILOT_ESS_PER_DRAW.append(min(float(v.min()) for v in ess_bulk) / kept)
+                return trees
+
+        return Recording(
+            held.spec, held.distributions, held.sampler, held.compile_seconds, held._nutpie_model
+        )
+
+
+CACHE = PilotRecordingCache()
 
 
 MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
@@ -72,7 +88,7 @@ def chinchilla_runs() -> pd.DataFrame:
 
 def runs_for(name: str) -> pd.DataFrame | None:
     if name == "example":
-        return bs.load_example()
+        return bs.load_dataset("example")
     if name == "mikami2021":
         return bs.load_dataset(name)
     if name == "chinchilla":
@@ -118,7 +134,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    engine.sample = _recording_sample  # the fit's pilot and run go through it
     for name in args.data:
         runs = runs_for(name)
         if runs is None:
@@ -145,6 +160,7 @@ def main() -> None:
                     draws=draws,
                     progress=False,
                     warn=False,
+                    cache=CACHE,
                 )
                 wall = time.perf_counter() - start
                 d = fit.diagnostics
@@ -163,6 +179,14 @@ def main() -> None:
                 if PILOT_ESS_PER_DRAW:
                     health += f", pilot's min ESS per draw {PILOT_ESS_PER_DRAW[-1]:.3f}"
                 print(f"{setting}: {health}, {speed}", flush=True)
+                record(
+                    "health", case=setting, command="cd benchmarks && ../.venv/bin/python health.py",
+                    figures={
+                        "divergences": d.divergences, "max_rhat": d.max_rhat, "min_ess_bulk": d.min_ess_bulk,
+                        "steps_per_draw": d.mean_steps_per_draw, "wall_seconds": wall,
+                        "coordinates": fit.spec.coordinates,
+                    },
+                )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ from backtest_real import lin2024_runs  # noqa: I001  (run from benchmarks/)
 from shared_data import SHARED_DATA
 
 import bayes_scaling as bs
+from bayes_scaling.draws import flat
 from bayes_scaling.model import OBSERVED
-from bayes_scaling.predict import predict
+from bayes_scaling.prediction import predict
 from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
 
@@ -67,7 +68,9 @@ def alabdulmohsin2022(architecture: str = "ViT/B/16") -> pd.DataFrame:
 
 
 def simulated(seed: int) -> pd.DataFrame:
-    return simulate_runs(bs.example_truth(), DEFAULT_GRID, runs_per_distribution=30, noise=0.01, seed=seed)
+    return simulate_runs(
+        bs.datasets.example_truth(), DEFAULT_GRID, runs_per_distribution=30, noise=0.01, seed=seed
+    )
 
 
 def pit_check(fit: bs.Fit, prob: float = 0.95) -> tuple[int, int]:
@@ -75,7 +78,7 @@ def pit_check(fit: bs.Fit, prob: float = 0.95) -> tuple[int, int]:
     pointwise log likelihood; the predictive of a new run with the misfit the bands include),
     and how many of the PIT ECDF's points lie outside arviz-stats' simultaneous ``prob``
     uniformity band (0: calibrated), of how many points."""
-    draws = predict(fit, fit.runs)["loss_observed"].values  # (chain x draw, run), same order
+    draws = flat(predict(fit, fit.runs)["loss_observed"])  # (chain x draw, run), same order
     tree = fit.idata.copy()
     chains, per_chain = tree.posterior.sizes["chain"], tree.posterior.sizes["draw"]
     observed = tree.observed_data[OBSERVED]
@@ -173,7 +176,7 @@ def main() -> None:
             outside, points = pit_check(fit)
             print(f"{table}: {fit.diagnostics}; misfit: {fit.discrepancy.describe()}")
             if "G" in fit.law.parameters:
-                print(bs.gap_table(fit).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+                print(bs.summary(fit, ["G"]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
             print(
                 f"{table} ({model}): LOO-PIT ECDF outside the 95% uniform band at {outside}/{points} points"
             )

@@ -21,7 +21,7 @@ import pandas as pd
 import bayes_scaling as bs
 from bayes_scaling.decide import current_state
 from bayes_scaling.discrepancy import Discrepancy
-from bayes_scaling.predict import point_parameters
+from bayes_scaling.prediction import point_parameters
 from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 
 N_ACTIONS = 1000

@@ -42,7 +42,7 @@ def data_for(size: str):
     from bayes_scaling.simulate import DEFAULT_GRID, draw_truth, simulate_runs
 
     if size == "example":
-        return bs.load_example()
+        return bs.load_dataset("example")
     n = int(size)
     return simulate_runs(draw_truth(n, seed=n), DEFAULT_GRID, runs_per_distribution=30, seed=n)
 

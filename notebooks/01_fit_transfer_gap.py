@@ -42,7 +42,7 @@ pd.set_option("display.precision", 3)
 # The run table has one row per evaluated run. Extra columns (here `run_id`) are kept.
 
 # %%
-runs = bs.load_example()
+runs = bs.load_dataset("example")
 runs.head()
 
 # %%
@@ -63,10 +63,10 @@ print(spec.describe())
 # should lie between 0.1 and 20 nats/token, even far outside the data.
 
 # %%
-prior = bs.prior_predictive(runs, spec, draws=300)
+prior = bs.sample_prior_predictive(runs, spec, draws=300)
 inside = float(((prior.loss > 0.1) & (prior.loss < 20)).mean())
 print(f"{inside:.1%} of prior predictive losses in 0.1-20 nats/token (100x beyond the data both sides)")
-bs.prior_curve_plot(prior, x_input="pretrain_tokens")
+bs.plot_prior_predictive(prior, x_input="pretrain_tokens")
 
 # %% [markdown]
 # ## Fit
@@ -85,12 +85,12 @@ print(fit.diagnostics)
 # ## Credible intervals of the transfer gap
 
 # %%
-gaps = bs.gap_table(fit, prob=0.9)
-truth = bs.example_truth()[["distribution", "G"]].rename(columns={"G": "true G"})
+gaps = bs.summary(fit, ["G"], prob=0.9)
+truth = bs.datasets.example_truth()[["distribution", "G"]].rename(columns={"G": "true G"})
 gaps.merge(truth, on="distribution")
 
 # %%
-bs.forest_plot(
+bs.plot_forest(
     gaps.merge(truth.rename(columns={"true G": "truth"}), on="distribution"),
     label="transfer gap G (f in tokens)",
 )
@@ -104,8 +104,8 @@ bs.forest_plot(
 
 # %%
 state = runs.groupby("distribution", sort=False)[["pretrain_tokens", "finetune_tokens"]].max().reset_index()
-derived = bs.derived_table(fit, state)
-today = bs.prediction_table(fit, state)
+derived = bs.summary(bs.predict(fit, state), ["loss_floor", "exchange_rate"])
+today = bs.summary(bs.predict(fit, state))
 pd.DataFrame(
     {
         "distribution": state.distribution,
@@ -121,4 +121,4 @@ pd.DataFrame(
 # pays. The fitted curves, with the region past the data in grey:
 
 # %%
-bs.curve_plot(fit)
+bs.plot_curves(fit)

@@ -36,7 +36,7 @@ warnings.simplefilter("ignore", bs.SamplingWarning) if FAST else None
 pd.set_option("display.precision", 3)
 
 # %%
-runs = bs.load_example()
+runs = bs.load_dataset("example")
 small, large = runs[runs.pretrain_tokens < 3e10], runs[runs.pretrain_tokens >= 3e10]
 print(f"fit on {len(small)} runs, hold out {len(large)} larger ones")
 fit = bs.fit(small, seed=2, progress=False, **SAMPLING)
@@ -47,17 +47,17 @@ print(fit.diagnostics)
 # r_hat just over 1.01 (or, at target acceptance 0.95, an isolated divergence) can appear
 # with one seed or floating-point rounding and not the next. Over seeds 0-7 on this subset
 # the pilot's target of 0.9 gave 0 divergences and r_hat 1.004-1.012 (over 1.01 in 2 of 8)
-# at ~91 leapfrog steps per draw; 0.95 gave r_hat 1.003-1.007 at ~110 (benchmarks/RESULTS.md).
+# at ~91 leapfrog steps per draw; 0.95 gave r_hat 1.003-1.007 at ~110 (docs/records.md).
 #
 # Bands for a *new run* (with observation noise), since held-out runs are measured with
 # noise too. The `extrapolation` column flags inputs past a distribution's fitted runs.
 
 # %%
-pred = bs.prediction_table(fit, large, kind="observation", prob=0.9)
-covered = (pred.loss >= pred.loss_lower) & (pred.loss <= pred.loss_upper)
+pred = bs.summary(bs.predict(fit, large), ["loss_observed"], prob=0.9)
+covered = (pred.loss >= pred.loss_observed_lower) & (pred.loss <= pred.loss_observed_upper)
 print(
     f"90% bands cover {covered.mean():.0%} of held-out runs; "
-    f"median relative error of the median {np.median(np.abs(pred.loss_median / pred.loss - 1)):.1%}"
+    f"median relative error of the median {np.median(np.abs(pred.loss_observed_median / pred.loss - 1)):.1%}"
 )
 pred[
     [
@@ -65,8 +65,8 @@ pred[
         "pretrain_tokens",
         "finetune_tokens",
         "loss",
-        "loss_lower",
-        "loss_upper",
+        "loss_observed_lower",
+        "loss_observed_upper",
         "extrapolation",
     ]
 ].head(8)
@@ -74,9 +74,9 @@ pred[
 # %%
 fig, ax = plt.subplots(figsize=(5, 4.5))
 ax.errorbar(
-    pred.loss_median,
+    pred.loss_observed_median,
     pred.loss,
-    xerr=[pred.loss_median - pred.loss_lower, pred.loss_upper - pred.loss_median],
+    xerr=[pred.loss_observed_median - pred.loss_observed_lower, pred.loss_observed_upper - pred.loss_observed_median],
     fmt="o",
     ms=3,
     alpha=0.6,
@@ -100,16 +100,16 @@ ax.set(
 held = "legal"
 fit_without = bs.fit(runs[runs.distribution != held], seed=3, progress=False, **SAMPLING)
 legal_runs = runs[runs.distribution == held]
-new = bs.prediction_table(
-    fit_without, legal_runs.drop(columns="distribution"), new_distribution=True, kind="observation"
+new = bs.summary(
+    bs.predict(fit_without, legal_runs.drop(columns="distribution"), new_distribution=True), ["loss_observed"]
 )
-known = bs.prediction_table(fit, small[small.distribution == held], kind="observation")
+known = bs.summary(bs.predict(fit, small[small.distribution == held]), ["loss_observed"])
 print(
-    f"new-distribution bands: median width {np.median(new.loss_upper - new.loss_lower):.2f} nats/token, "
-    f"cover {((new.loss >= new.loss_lower) & (new.loss <= new.loss_upper)).mean():.0%} of its runs"
+    f"new-distribution bands: median width {np.median(new.loss_observed_upper - new.loss_observed_lower):.2f} nats/token, "
+    f"cover {((new.loss >= new.loss_observed_lower) & (new.loss <= new.loss_observed_upper)).mean():.0%} of its runs"
 )
 print(
-    f"fitted-distribution bands: median width {np.median(known.loss_upper - known.loss_lower):.3f} nats/token"
+    f"fitted-distribution bands: median width {np.median(known.loss_observed_upper - known.loss_observed_lower):.3f} nats/token"
 )
 
 # %% [markdown]
@@ -119,7 +119,7 @@ print(
 # %%
 few = legal_runs.sort_values("pretrain_tokens").head(4)
 fit_few = bs.fit(pd.concat([runs[runs.distribution != held], few]), seed=4, progress=False, **SAMPLING)
-bs.gap_table(fit_few).query("distribution == @held")
+bs.summary(fit_few, ["G"]).query("distribution == @held")
 
 # %% [markdown]
 # ## Which law?
@@ -134,5 +134,5 @@ rectified = bs.fit(runs, "rectified", seed=5, progress=False, **SAMPLING)
 transfer = bs.fit(runs, "transfer_gap", seed=5, progress=False, **SAMPLING)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", bs.LooWarning)
-    table = bs.compare_fits({"transfer_gap": transfer, "rectified": rectified})
+    table = bs.compare({"transfer_gap": transfer, "rectified": rectified})
 table[["law", "rank", "elpd", "elpd_diff", "dse", "weight", "n_high_pareto_k"]]

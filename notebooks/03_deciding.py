@@ -35,8 +35,8 @@ warnings.simplefilter("ignore", bs.SamplingWarning) if FAST else None
 pd.set_option("display.precision", 3)
 
 # %%
-fit = bs.fit(bs.load_example(), seed=1, progress=False, **SAMPLING)
-bs.gap_table(fit)
+fit = bs.fit(bs.load_dataset("example"), seed=1, progress=False, **SAMPLING)
+bs.summary(fit, ["G"])
 
 # %% [markdown]
 # ## The portfolio
@@ -91,7 +91,7 @@ only_code = bs.rank_actions(fit, actions, weights={"code": 1.0}, pretrain_price=
 only_code[["action", "expected_reduction", "reduction_per_cost", "p_best"]]
 
 # %%
-bs.ranking_plot(ranking, title="Portfolio of code, chat, legal and medical")
+bs.plot_ranking(ranking, title="Portfolio of code, chat, legal and medical")
 
 # %% [markdown]
 # ## Allocate a budget
@@ -117,12 +117,12 @@ alloc.summary()
 
 # %%
 code_only = bs.allocate(fit, budget=1000, pretrain_price=1e-10, finetune_price=1e-6, distributions=["code"])
-bs.frontier_plot(code_only.frontier, code_only.finetune_share["code"])
+bs.plot_frontier(code_only.frontier, code_only.finetune_share["code"])
 
 # %% [markdown]
 # ## Which experiment next?
 #
-# For candidate runs, what would each teach us? `experiment_value` simulates each run from the
+# For candidate runs, what would each teach us? `evaluate_experiment` simulates each run from the
 # posterior and reweights the draws (no refit; checked against refits in
 # `tests/test_slow_validation.py`). Given the actions and the portfolio, it scores each run by
 # how much it would lower the expected regret of this decision (the value of sample
@@ -136,7 +136,7 @@ candidates = pd.DataFrame(
         "finetune_tokens": [1e5, 1e8, 1e5, 1e5],
     }
 )
-bs.experiment_value(
+bs.evaluate_experiment(
     fit,
     candidates,
     actions=actions,

@@ -38,11 +38,11 @@ pd.set_option("display.precision", 3)
 # Your table may name columns differently; map them with `columns=`.
 
 # %%
-mine = bs.load_example().rename(
+mine = bs.load_dataset("example").rename(
     columns={"pretrain_tokens": "D_pt", "finetune_tokens": "D_ft", "loss": "val_loss"}
 )
 mapping = {"D_pt": "pretrain_tokens", "D_ft": "finetune_tokens", "val_loss": "loss"}
-bs.validate_runs(mine, columns=mapping).table.head(3)
+bs.data.validate_runs(mine, columns=mapping).table.head(3)
 
 # %% [markdown]
 # Bad rows are reported all at once, by row and column, before anything is fitted:
@@ -52,7 +52,7 @@ broken = mine.copy()
 broken.loc[2, "val_loss"] = np.nan
 broken.loc[5, "D_ft"] = 0
 try:
-    bs.validate_runs(broken, columns=mapping)
+    bs.data.validate_runs(broken, columns=mapping)
 except bs.RunsValidationError as err:
     print(err)
 
@@ -81,7 +81,7 @@ print(spec.describe())
 # %%
 fit = bs.fit(mine, spec, columns=mapping, seed=1, progress=False, **SAMPLING)
 print(fit.diagnostics)
-bs.gap_table(fit)
+bs.summary(fit, ["G"])
 
 # %% [markdown]
 # If the fit warns (too few effective draws, r_hat over 1.01, divergences), its message says
@@ -92,7 +92,7 @@ bs.gap_table(fit)
 # A curve that misses its own runs is the first thing to look for.
 
 # %%
-bs.curve_plot(fit)
+bs.plot_curves(fit)
 plt.show()
 
 # %% [markdown]
@@ -100,7 +100,7 @@ plt.show()
 # check): runs far outside their band are ones the law does not explain.
 
 # %%
-bs.ppc_plot(fit)
+bs.plot_ppc(fit)
 plt.show()
 
 # %% [markdown]
@@ -109,4 +109,4 @@ plt.show()
 # %%
 out = Path(tempfile.mkdtemp()) / "fit.nc"
 fit.save(out)
-bs.gap_table(bs.load_fit(out)).equals(bs.gap_table(fit))
+bs.summary(bs.Fit.load(out), ["G"]).equals(bs.summary(fit, ["G"]))

@@ -74,11 +74,11 @@ fit = bs.fit(runs, runs.attrs["model"], seed=0, progress=False, **SAMPLING)
 print(fit.diagnostics)
 # how the pilot run chose to write each hierarchical parameter: 1 centred, 0 non-centred
 print(fit.idata["centring"].to_dataset().to_dataframe().round(2).T)
-gaps = bs.gap_table(fit)
+gaps = bs.summary(fit, ["G"])
 gaps
 
 # %%
-bs.forest_plot(gaps, label=f"transfer gap G (f in {fit.units})", title="Transfer gap, mikami2021")
+bs.plot_forest(gaps, label=f"transfer gap G (f in {fit.units})", title="Transfer gap, mikami2021")
 plt.show()
 
 # %% [markdown]
@@ -93,7 +93,7 @@ plt.show()
 # run kept target acceptance 0.95 and 2,000 draws per chain instead of 1,000 (the
 # diagnostics line above). The slowest-mixing quantities are the gaps G of two backbones,
 # whose E, G and beta share a ridge: with 1,000 draws r_hat ended just over 1.01 in 2 of 8
-# seeds, with 2,000 in none (benchmarks/RESULTS.md).
+# seeds, with 2,000 in none (docs/records.md).
 #
 # Two things here are left to the priors, and only one matters. The irreducible errors E sit
 # at their prior's lower tail (two fine-tuning sizes cannot say where the floor of an error
@@ -106,7 +106,7 @@ plt.show()
 # ## Fitted curves, and what the bands include
 
 # %%
-bs.curve_plot(fit)
+bs.plot_curves(fit)
 plt.show()
 print("the law's misfit:", fit.discrepancy.describe())
 
@@ -145,7 +145,7 @@ result = bs.backtest(runs, runs.attrs["model"], holdout_largest=("pretrain_token
 result.summary
 
 # %%
-bs.backtest_plot(result)
+bs.plot_backtest(result)
 plt.show()
 
 # %% [markdown]
@@ -204,7 +204,7 @@ ranking[
 # rendering alone can reach at this f:
 
 # %%
-bs.derived_table(fit, pd.DataFrame([here]))[
+bs.summary(bs.predict(fit, pd.DataFrame([here])), ["loss_floor", "exchange_rate"])[
     [
         "distribution",
         "loss_floor_median",

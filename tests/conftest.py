@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.inference.compiled import DEFAULT_CACHE, CompiledModel, ModelCache, model_key
 from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
+from bayes_scaling.spec import ModelSpec
 
 # Small but honest sampling settings for tests: fixed seeds, fewer draws, two chains (one
 # per core on CI's machine; four cost the 2-core suite ~40 s more).
@@ -37,7 +39,7 @@ def real_table(name: str) -> pd.DataFrame:
     return table
 
 
-def no_discrepancy(model: str) -> bs.ModelSpec:
+def no_discrepancy(model: str) -> ModelSpec:
     """The shipped spec without leave-future-out refits, for tests of sampling alone."""
     spec = bs.load_spec(model)
     return dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none"))
@@ -81,7 +83,7 @@ def recovery_fit(recovery_runs) -> bs.Fit:
 @pytest.fixture(scope="session")
 def example_fit() -> bs.Fit:
     """The embedded example with the default settings, as `bayes-scaling demo` fits it."""
-    return bs.fit(bs.load_example(), progress=False)
+    return bs.fit(bs.load_dataset("example"), progress=False)
 
 
 def point_fit(
@@ -127,3 +129,40 @@ def point_fit(
         normalisation=Normalisation({"pretrain_tokens": 0.0, "finetune_tokens": 0.0}),
         distributions=tuple(names),
     )
+
+
+class RecordingCache(ModelCache):
+    """A model cache that lends the process's compiled models (nothing compiled twice) and
+    records each sampling call: (coordinates, draws, tune, chains, adaptation, runs side by
+    side). What a test passes to ``bs.fit(cache=...)`` instead of patching the engine."""
+
+    def __init__(self, refuse: type[Exception] | None = None) -> None:
+        super().__init__()
+        self.calls: list[tuple] = []
+        self.models: list[tuple] = []
+        self.refuse = refuse
+
+    def model(self, spec, n_distributions, sampler="nutpie"):
+        if self.refuse is not None:
+            raise self.refuse
+        held = DEFAULT_CACHE.model(spec, n_distributions, sampler)
+        self.models.append(model_key(spec, held.distributions))
+        calls = self.calls
+
+        class Recording(CompiledModel):
+            def sample_each(self, runs, normalisation, config, run_weights, seeds, **kwargs):
+                calls.append(
+                    (
+                        spec.coordinates,
+                        kwargs["draws"],
+                        config.tuning,
+                        config.chains,
+                        config.adaptation,
+                        len(seeds),
+                    )
+                )
+                return super().sample_each(runs, normalisation, config, run_weights, seeds, **kwargs)
+
+        return Recording(
+            held.spec, held.distributions, held.sampler, held.compile_seconds, held._nutpie_model
+        )

@@ -10,7 +10,7 @@ import pytest
 from conftest import FAST, no_discrepancy
 
 import bayes_scaling as bs
-from bayes_scaling.backtest import holdout_mask, score_bands
+from bayes_scaling.backtesting import holdout_mask, score_bands
 from bayes_scaling.cli import main
 
 
@@ -83,7 +83,7 @@ def test_backtest_end_to_end_on_simulated_runs(recovery_runs, tmp_path, capsys):
     assert summary.loc["all", "median_abs_log_error"] < 0.05
     assert (result.runs.extrapolation_distance > 0).all()
     assert (result.runs.upper_90 >= result.runs.upper_90_law_only - 1e-12).all()
-    fig = bs.backtest_plot(result, path=tmp_path / "backtest.png")
+    fig = bs.plot_backtest(result, path=tmp_path / "backtest.png")
     assert (tmp_path / "backtest.png").stat().st_size > 0 and "90% bands cover" in fig.axes[0].get_title()
 
     csv = tmp_path / "runs.csv"

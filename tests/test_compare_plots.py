@@ -12,6 +12,7 @@ from conftest import FAST, no_discrepancy
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
+from bayes_scaling.compare import LooWarning
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def rival_fits(recovery_runs, recovery_fit):
 
 
 def test_loo_picks_the_true_law(rival_fits):
-    table = bs.compare_fits(rival_fits)
+    table = bs.compare(rival_fits)
     assert table.index[0] == "transfer_gap"
     # the wrong law is behind by many standard errors of the difference
     assert abs(table.loc["rectified", "elpd_diff"]) > 4 * table.loc["rectified", "dse"]
@@ -32,13 +33,13 @@ def test_loo_picks_the_true_law(rival_fits):
 
 def test_compare_refuses_fits_of_different_runs(recovery_fit, example_fit):
     with pytest.raises(bs.BayesScalingError, match="same runs"):
-        bs.compare_fits({"a": recovery_fit, "b": example_fit})
+        bs.compare({"a": recovery_fit, "b": example_fit})
 
 
 def test_high_pareto_k_warns(example_fit):
     # the example has a few simulated diverged runs, which LOO cannot leave out safely
-    with pytest.warns(bs.LooWarning, match="Pareto k"):
-        bs.compare_fits({"one": example_fit, "two": example_fit})
+    with pytest.warns(LooWarning, match="Pareto k"):
+        bs.compare({"one": example_fit, "two": example_fit})
 
 
 def test_compare_from_the_command_line(rival_fits, tmp_path, capsys):
@@ -49,10 +50,10 @@ def test_compare_from_the_command_line(rival_fits, tmp_path, capsys):
 
 
 def test_plots_return_figures_and_save(example_fit, tmp_path, capsys):
-    fig = bs.curve_plot(example_fit, path=tmp_path / "curves.png")
+    fig = bs.plot_curves(example_fit, path=tmp_path / "curves.png")
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 8
     assert (tmp_path / "curves.png").stat().st_size > 10_000
-    fig = bs.ppc_plot(example_fit)
+    fig = bs.plot_ppc(example_fit)
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert any(t.startswith("outside the band") for t in texts), texts
     assert main(["plot", str(example_fit.save(tmp_path / "fit.nc")), "--output", str(tmp_path / "figs")]) == 0
@@ -64,9 +65,9 @@ def test_plots_return_figures_and_save(example_fit, tmp_path, capsys):
 
 
 def test_prior_predictive_puts_its_mass_on_plausible_losses(recovery_runs):
-    draws = bs.prior_predictive(recovery_runs, draws=400, span=1.0)
+    draws = bs.sample_prior_predictive(recovery_runs, draws=400, span=1.0)
     inside = float(((draws.loss > 0.1) & (draws.loss < 20)).mean())
     assert inside > 0.95, inside
-    fig = bs.prior_curve_plot(draws, x_input="pretrain_tokens")
+    fig = bs.plot_prior_predictive(draws, x_input="pretrain_tokens")
     assert "Prior predictive" in fig.axes[0].get_title()
     assert np.isfinite(draws.loss).all()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling import BayesScalingError, RunsValidationError, validate_runs
+from bayes_scaling.data import BayesScalingError, RunsValidationError, validate_runs
 
 
 def table(**changes) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from conftest import no_discrepancy, real_table
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
+from bayes_scaling.data import validate_runs
 from bayes_scaling.datasets import CATALOG, upstream
 
 
@@ -27,7 +28,7 @@ def test_catalog_lists_the_example_and_the_real_tables():
         "mikami2021": "transfer_gap_error_rate",
         "alabdulmohsin2022": "few_shot_error_rate",
     }
-    assert set(table.model) <= set(bs.available_models())
+    assert set(table.model) <= set(bs.list_models())
     # real tables are pinned: a commit in the URL and a sha256
     for name in ("mikami2021", "alabdulmohsin2022"):
         source = CATALOG[name]["upstream"]
@@ -55,7 +56,7 @@ def test_mikami2021_is_the_real_transfer_table():
     assert "0a2a47ef15450ed337862188409bb4e098444a7e" in runs.attrs["source"]
     assert runs.attrs["licence"].startswith("MIT")
     # the validated table carries the units on
-    valid = bs.validate_runs(runs)
+    valid = validate_runs(runs)
     assert (valid.units, valid.loss_unit) == ("images", runs.attrs["loss_unit"])
 
 
@@ -70,7 +71,7 @@ def test_alabdulmohsin2022_is_few_shot_transfer_with_f_shots_times_classes():
     per_curve = runs.groupby(["distribution", "shots_per_class"]).size()
     assert per_curve.max() == upstream.CHECKPOINTS_PER_CURVE and per_curve.min() >= 10
     assert ((runs.loss > 0) & (runs.loss < 1)).all() and runs.attrs["units"] == "examples"
-    bs.validate_runs(runs)
+    validate_runs(runs)
 
 
 def test_unknown_data_set_is_a_clear_error(capsys):
@@ -121,7 +122,7 @@ def test_units_of_a_data_set_reach_the_fit_tables_and_plots(tmp_path, capsys):
     fit = bs.fit(subset, no_discrepancy("transfer_gap_error_rate"), **quick)  # units, refits aside
     assert (fit.units, fit.loss_unit) == ("images", "test error (1 - top-1 accuracy)")
     path = fit.save(tmp_path / "fit.nc")
-    assert bs.load_fit(path).loss_unit == fit.loss_unit
+    assert bs.Fit.load(path).loss_unit == fit.loss_unit
     grid = tmp_path / "grid.csv"
     pd.DataFrame({"distribution": ["objdet-r50"], "pretrain_tokens": [1e5], "finetune_tokens": [1e5]}).to_csv(
         grid, index=False
@@ -130,7 +131,7 @@ def test_units_of_a_data_set_reach_the_fit_tables_and_plots(tmp_path, capsys):
     assert "expected loss, test error (1 - top-1 accuracy)" in capsys.readouterr().out
     assert main(["gaps", str(path)]) == 0
     assert "p and f in images" in capsys.readouterr().out
-    figure = bs.curve_plot(fit)
+    figure = bs.plot_curves(fit)
     assert figure.axes[0].get_ylabel() == "loss (test error (1 - top-1 accuracy))"
     assert "images" in figure.axes[0].get_xlabel()
     # CLI: units given by flags for a CSV, which has no attrs
@@ -140,7 +141,7 @@ def test_units_of_a_data_set_reach_the_fit_tables_and_plots(tmp_path, capsys):
     argv = ["fit", str(csv), "-o", str(out), "--units", "images", "--loss-unit", "error rate"]
     argv += ["--model", "transfer_gap_error_rate"]
     assert main([*argv, "--draws", "50", "--tune", "50", "--chains", "1", "--quiet"]) == 0
-    assert bs.load_fit(out).loss_unit == "error rate"
+    assert bs.Fit.load(out).loss_unit == "error rate"
     assert main(["dataset", "mikami2021"]) == 0
     written = pd.read_csv(io.StringIO(capsys.readouterr().out))
     np.testing.assert_allclose(written.loss, runs.loss)

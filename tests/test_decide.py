@@ -8,7 +8,8 @@ import pytest
 from conftest import point_fit
 
 import bayes_scaling as bs
-from bayes_scaling.decide import allocate, experiment_value, rank_actions
+from bayes_scaling.data import RunsValidationError
+from bayes_scaling.decide import allocate, evaluate_experiment, rank_actions
 from bayes_scaling.simulate import law_loss
 
 TRUTH = pd.DataFrame(
@@ -186,11 +187,11 @@ def test_weights_and_prices_read_from_csv(tmp_path):
     assert table.attrs["weights"] == {"small_gap": 1.0, "large_gap": 3.0}
     bad = tmp_path / "bad_prices.csv"
     bad.write_text("distribution,finetune_price\nlarge_gap,-1\n")
-    with pytest.raises(bs.RunsValidationError, match="row 1: column 'finetune_price' must be a number >= 0"):
+    with pytest.raises(RunsValidationError, match="row 1: column 'finetune_price' must be a number >= 0"):
         rank_actions(point_fit(TRUTH), actions_for("large_gap"), pretrain_price=1.0, finetune_price=bad)
     no_price = prices.with_name("partial.csv")
     no_price.write_text("distribution,finetune_price\nsmall_gap,0.001\n")
-    with pytest.raises(bs.RunsValidationError, match="no price per fine-tuning token of large_gap"):
+    with pytest.raises(RunsValidationError, match="no price per fine-tuning token of large_gap"):
         rank_actions(point_fit(TRUTH), actions_for("large_gap"), pretrain_price=1.0, finetune_price=no_price)
 
 
@@ -258,7 +259,7 @@ def test_allocation_matches_a_brute_force_grid_over_two_distributions():
     weights = {"small_gap": 0.5, "large_gap": 0.5}
     prices = {"small_gap": 1e-5, "large_gap": 3e-5}
     result = allocate(fit, 20.0, 1e-9, prices, weights=weights)
-    from bayes_scaling.predict import point_parameters
+    from bayes_scaling.prediction import point_parameters
 
     params = point_parameters(fit, pd.DataFrame({"distribution": ["small_gap", "large_gap"]}))
     step = 0.01
@@ -339,18 +340,16 @@ def test_fragile_decision_is_flagged():
     ],
 )
 def test_bad_actions_are_clear_errors(change, message):
-    with pytest.raises(bs.RunsValidationError, match=message):
+    with pytest.raises(RunsValidationError, match=message):
         rank_actions(
             point_fit(TRUTH), change(actions_for("large_gap")), pretrain_price=1.0, finetune_price=1.0
         )
 
 
 def test_missing_costs_are_a_clear_error():
-    with pytest.raises(bs.RunsValidationError, match="no cost and no price per pre-training token"):
+    with pytest.raises(RunsValidationError, match="no cost and no price per pre-training token"):
         rank_actions(point_fit(TRUTH), actions_for("large_gap"))
-    with pytest.raises(
-        bs.RunsValidationError, match="no cost and no price per fine-tuning token of large_gap"
-    ):
+    with pytest.raises(RunsValidationError, match="no cost and no price per fine-tuning token of large_gap"):
         rank_actions(point_fit(TRUTH), actions_for("large_gap"), pretrain_price=1.0)
 
 
@@ -366,7 +365,7 @@ def test_experiment_value_prefers_informative_runs(recovery_fit):
             "finetune_tokens": [1e4, 1e8],
         }
     )
-    table = experiment_value(recovery_fit, candidates, simulations=100)
+    table = evaluate_experiment(recovery_fit, candidates, simulations=100)
     assert (table.sd_after <= table.sd_now + 1e-9).all()
     assert table.pretrain_tokens[0] == 1e12  # the informative candidate ranks first
     assert table.expected_sd_reduction[0] > 0.05
@@ -391,7 +390,9 @@ def test_experiment_value_scores_runs_by_the_regret_they_remove(recovery_fit):
             "cost": [1.0, 1.0],
         }
     )
-    table = experiment_value(recovery_fit, candidates, actions=actions, weights={poor: 1.0}, simulations=100)
+    table = evaluate_experiment(
+        recovery_fit, candidates, actions=actions, weights={poor: 1.0}, simulations=100
+    )
     assert (table.value_of_information >= 0).all()
     assert table.value_of_information.is_monotonic_decreasing
     assert table.distribution[0] == poor
@@ -438,7 +439,7 @@ def test_decisions_see_the_bands_prediction_sees(recovery_fit, misfit):
     # and an experiment past the data teaches less about G once the law may err there
     candidate = grid.assign(finetune_tokens=f0)
     sd_after = {
-        label: experiment_value(f, candidate, simulations=100).sd_after[0]
+        label: evaluate_experiment(f, candidate, simulations=100).sd_after[0]
         for label, f in (("plain", recovery_fit), ("wrong", wrong))
     }
     assert sd_after["wrong"] > sd_after["plain"]

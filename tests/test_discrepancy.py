@@ -10,20 +10,23 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.discrepancy import (
-    Discrepancy,
+from bayes_scaling.discrepancy import Discrepancy
+from bayes_scaling.discrepancy.distance import (
     distances_beyond,
-    evidence_weight,
     extrapolation_distance,
     fitted_ranges,
+    leave_future_out_cuts,
+)
+from bayes_scaling.discrepancy.evidence import (
+    evidence_weight,
     gain_threshold,
     learn_growth,
     learn_misfit,
     learn_scale,
     learn_spread,
-    leave_future_out_cuts,
 )
-from bayes_scaling.discrepancy import _spread_speaks_for as spread_speaks_for
+from bayes_scaling.discrepancy.learn import spread_speaks_for
+from bayes_scaling.spec import SpecError
 
 INPUTS = ("pretrain_tokens", "finetune_tokens")
 
@@ -301,5 +304,5 @@ def test_spec_can_turn_it_off_and_rejects_a_bad_method(recovery_runs, tmp_path):
     assert not fit.discrepancy.learned and "'none'" in fit.discrepancy.note
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace('method = "leave_future_out"', 'method = "gp"'))
-    with pytest.raises(bs.SpecError, match="method must be 'leave_future_out' or 'none'"):
+    with pytest.raises(SpecError, match="method must be 'leave_future_out' or 'none'"):
         bs.load_spec(bad)

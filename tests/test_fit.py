@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import re
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from conftest import FAST, no_discrepancy, real_table
+from conftest import FAST, RecordingCache, no_discrepancy, real_table
 
 import bayes_scaling as bs
+from bayes_scaling.data import validate_runs
+from bayes_scaling.diagnostics import PriorWarning, SamplingWarning
+from bayes_scaling.inference.settings import SamplingPolicy
 from bayes_scaling.simulate import simulate_runs
 
 
@@ -48,7 +49,7 @@ def test_default_fit_of_the_example_is_healthy_and_reuse_keeps_its_draws(example
     """The demo's fit (the session's ``example_fit``), then the same fit again on the compiled
     model it left: reuse compiles nothing and must not change the draws; the fit must be
     healthy. (A cold compilation is checked in test_engine, the example's cold time in
-    benchmarks/refit.py.)
+    benchmarks/speed.py.)
 
     The draws also depend on whether numba compiled the model's code afresh or loaded it
     from its disk cache (same seed, different floating point): with the spec's centring
@@ -56,7 +57,7 @@ def test_default_fit_of_the_example_is_healthy_and_reuse_keeps_its_draws(example
     partial centring, none.
     """
     cold = example_fit
-    reused = bs.fit(bs.load_example(), progress=False, warn=False)
+    reused = bs.fit(bs.load_dataset("example"), progress=False, warn=False)
     assert reused.diagnostics.compile_seconds < 1
     xr.testing.assert_equal(cold.idata.posterior["G"], reused.idata.posterior["G"])
     diag = cold.diagnostics
@@ -76,30 +77,26 @@ def test_default_fit_of_the_example_is_healthy_and_reuse_keeps_its_draws(example
     assert diag.compile_seconds < diag.seconds
 
 
-def test_a_prior_on_the_floor_above_the_runs_is_named_before_sampling(monkeypatch):
+def test_a_prior_on_the_floor_above_the_runs_is_named_before_sampling():
     """transfer_gap.toml's prior on E is for nats per token (median 1.6): fitted to
     mikami2021's error rates (0.23-0.90) it leaves 2-10% of its mass below each
     distribution's smallest error, and the fit says so, and what to use, before sampling."""
     from bayes_scaling.diagnostics import check_floor_prior
 
     mikami = real_table("mikami2021")
-    runs = bs.validate_runs(mikami)  # a catalogued table brings its loss unit
+    runs = validate_runs(mikami)  # a catalogued table brings its loss unit
     message = check_floor_prior(bs.load_spec("transfer_gap"), runs)
     assert "8 of 8 distributions" in message and "mulclass-r50: 2% below 0.229" in message
     assert "test error" in message and "transfer_gap_error_rate" in message
     assert check_floor_prior(bs.load_spec("transfer_gap_error_rate"), runs) is None
-    example = bs.validate_runs(bs.load_example(), ("pretrain_tokens", "finetune_tokens"))
+    example = validate_runs(bs.load_dataset("example"), ("pretrain_tokens", "finetune_tokens"))
     assert check_floor_prior(bs.load_spec("transfer_gap"), example) is None
 
     class Sampled(Exception):
         pass
 
-    def no_sampling(*args, **kwargs):
-        raise Sampled
-
-    monkeypatch.setattr(importlib.import_module("bayes_scaling.engine"), "sample", no_sampling)
-    with pytest.warns(bs.PriorWarning, match="transfer_gap_error_rate"), pytest.raises(Sampled):
-        bs.fit(mikami, "transfer_gap", progress=False)
+    with pytest.warns(PriorWarning, match="transfer_gap_error_rate"), pytest.raises(Sampled):
+        bs.fit(mikami, "transfer_gap", progress=False, cache=RecordingCache(refuse=Sampled))
 
 
 def test_one_distribution_fits_cleanly_with_mu_integrated_out():
@@ -142,7 +139,7 @@ def test_stored_log_likelihood_is_the_models(example_fit):
 
     from bayes_scaling.model import build_model
 
-    runs = bs.validate_runs(example_fit.runs)
+    runs = validate_runs(example_fit.runs)
     model = build_model(example_fit.spec, runs, example_fit.normalisation)
     set_centring(model, example_fit)
     # only what was sampled: E, A and G come from the model, not from fit()'s numpy completion
@@ -161,13 +158,14 @@ def test_stored_log_likelihood_is_the_models(example_fit):
     np.testing.assert_allclose(ours.values, expected.values, rtol=0, atol=1e-7)
 
 
-def test_pointwise_log_likelihood_does_not_depend_on_its_blocks(example_fit, monkeypatch):
+def test_pointwise_log_likelihood_does_not_depend_on_its_blocks(example_fit):
     """It is computed in blocks of draws (for the cache); blocks of 7 draws, cutting
     across chains and draws, give the same values, and the likelihood's numpy density is
     scipy's Student-t."""
     from scipy import stats
 
-    module = sys.modules["bayes_scaling.fit"]  # the module, not bs.fit
+    from bayes_scaling.idata import pointwise_log_likelihood
+
     tree = example_fit.idata
     arguments = (
         tree.posterior.to_dataset(),
@@ -175,8 +173,7 @@ def test_pointwise_log_likelihood_does_not_depend_on_its_blocks(example_fit, mon
         tree.observed_data["log_loss"],
         example_fit.spec,
     )
-    monkeypatch.setattr(module, "POINTWISE_BLOCK", 7 * len(example_fit.runs))
-    blocked = module.pointwise_log_likelihood(*arguments)
+    blocked = pointwise_log_likelihood(*arguments, block=7 * len(example_fit.runs))
     np.testing.assert_array_equal(blocked.values, tree.log_likelihood["log_loss"].values)
     rng = np.random.default_rng(0)
     x, mean, sigma = rng.normal(size=50), rng.normal(size=50), rng.uniform(0.01, 1.0, 50)
@@ -191,7 +188,7 @@ def test_weighted_model_drops_exactly_the_held_out_runs(example_fit):
     of the stored pointwise log likelihood; a weight of 0 removes exactly that run's term."""
     from bayes_scaling.model import OBSERVED, RUN_WEIGHT, build_model
 
-    runs = bs.validate_runs(example_fit.runs)
+    runs = validate_runs(example_fit.runs)
     model = build_model(example_fit.spec, runs, example_fit.normalisation, weighted=True)
     set_centring(model, example_fit)
     term = model.compile_fn(model[OBSERVED], inputs=model.free_RVs, on_unused_input="ignore")
@@ -241,7 +238,7 @@ def test_same_seed_gives_same_draws(recovery_runs):
 
 def test_saved_fit_gives_the_same_gap_table(example_fit, tmp_path):
     path = example_fit.save(tmp_path / "fit.nc")
-    loaded = bs.load_fit(path)
+    loaded = bs.Fit.load(path)
     pd.testing.assert_frame_equal(bs.gap_table(loaded, 0.8), bs.gap_table(example_fit, 0.8))
     assert loaded.distributions == example_fit.distributions
     assert loaded.spec.to_dict() == example_fit.spec.to_dict()
@@ -274,7 +271,7 @@ def test_pymc_sampler_is_an_option(recovery_runs):
 
 
 def test_sampling_problems_warn_with_advice(recovery_runs):
-    with pytest.warns(bs.SamplingWarning, match="Run more than 2 chains x 20 draws"):
+    with pytest.warns(SamplingWarning, match="Run more than 2 chains x 20 draws"):
         bs.fit(recovery_runs, **{**FAST, "draws": 20, "tune": 20, "chains": 2})
 
 
@@ -430,169 +427,58 @@ def test_reference_loss_coordinates_give_way_where_the_runs_barely_pin_a_term():
     assert "log_reference_loss_shift" in pinned.idata.posterior
 
 
-def test_the_pilot_finds_a_table_loose_where_it_diverged_or_many_terms_are_barely_pinned():
-    """Loose: the pilot diverged, or more than 10% of the hierarchy's (distribution,
-    parameter) pairs are barely pinned (centring < 0.1). Loose tables keep target 0.95 and
-    2,000 draws; pinned ones get 0.9 on up to 63 distributions."""
-    from bayes_scaling.sampling import _pilot_found_loose, _target_from_pilot
-
-    example_like = {
-        "E_centring": np.ones(8),
-        "A_centring": np.r_[np.full(7, 0.8), 0.0],
-        "G_centring": np.ones(8),
-    }
-    assert not _pilot_found_loose(example_like, divergences=0)  # 1 of 24 loose
-    assert _pilot_found_loose(example_like, divergences=1)
-    # mikami2021's pilots: E and A at 0 in all 8 distributions (16 of 24)
-    mikami_like = {"E_centring": np.zeros(8), "A_centring": np.zeros(8), "G_centring": np.full(8, 0.6)}
-    assert _pilot_found_loose(mikami_like, divergences=0)
-    # 3 of 24 (12.5%) is over the share; no hierarchy (one distribution) is nothing loose
-    three_loose = {**example_like, "G_centring": np.r_[np.ones(6), 0.0, 0.05]}
-    assert _pilot_found_loose(three_loose, divergences=0)
-    assert not _pilot_found_loose({}, divergences=0)
-
-    assert _target_from_pilot(loose=False, n_distributions=8) == 0.9
-    assert _target_from_pilot(loose=True, n_distributions=8) == 0.95
-    # from 64 distributions on (reference-loss coordinates) 0.9 gave fewer effective draws
-    # per second (and at 256 longer trajectories); at 32-56 more
-    assert _target_from_pilot(loose=False, n_distributions=56) == 0.9
-    assert _target_from_pilot(loose=False, n_distributions=63) == 0.9
-    assert _target_from_pilot(loose=False, n_distributions=64) == 0.95
-    assert _target_from_pilot(loose=False, n_distributions=256) == 0.95
-
-
-def test_the_pilot_moves_a_fit_into_reference_loss_coordinates_only_where_every_term_is_pinned():
-    """Both ways, from the pilot's centring of each term per distribution (1 = pinned by the
-    runs, 0 = they say nothing beyond the population) and its divergences."""
-    from bayes_scaling.sampling import _coordinates_from_pilot
-
-    transfer_gap, rectified = bs.load_spec("transfer_gap"), bs.load_spec("rectified")
-    assert (transfer_gap.coordinates, rectified.coordinates) == ("parameters", "reference_loss")
-    pinned = {"E_centring": np.ones(8), "A_centring": np.full(8, 0.9), "G_centring": np.full(8, 0.7)}
-    assert _coordinates_from_pilot(transfer_gap, pinned, divergences=0) == "reference_loss"
-    assert _coordinates_from_pilot(transfer_gap, pinned, divergences=1) == "parameters"
-    # one distribution whose runs say nothing of A (the example's pilots) keeps the parameters
-    one_loose = {**pinned, "A_centring": np.r_[np.full(7, 0.9), 0.0]}
-    assert _coordinates_from_pilot(transfer_gap, one_loose, divergences=0) == "parameters"
-    # a term the pilot could not judge (no centring: not hierarchical) never moves a fit
-    assert _coordinates_from_pilot(transfer_gap, {"E_centring": np.ones(8)}, divergences=0) == "parameters"
-    # a spec that starts in reference-loss coordinates leaves them only for a loose term on
-    # average, or a divergence
-    curves = {"E_centring": np.r_[np.full(29, 0.5), 0.1], "B_centring": np.ones(30)}
-    assert _coordinates_from_pilot(rectified, curves, divergences=0) == "reference_loss"
-    assert _coordinates_from_pilot(rectified, {**curves, "E_centring": np.full(30, 0.2)}, 0) == "parameters"
-    assert _coordinates_from_pilot(rectified, curves, divergences=2) == "parameters"
-    assert _coordinates_from_pilot(bs.load_spec("effective_data"), {}, divergences=0) == "parameters"
-
-
-def test_tuning_defaults_to_the_engines_own(recovery_runs, monkeypatch):
-    """nutpie's adaptation needs 300 tuning draws where PyMC's NUTS keeps PyMC's 1,000; a
-    tune the caller gives is used as it is, for the pilot too where it is shorter."""
-
-    asked = []
-
-    class Sampled(Exception):
-        pass
-
-    def no_sampling(*args, **kwargs):
-        asked.append(kwargs["tune"])
-        raise Sampled
-
-    monkeypatch.setattr(importlib.import_module("bayes_scaling.engine"), "sample", no_sampling)
-    for options in ({"sampler": "nutpie"}, {"sampler": "pymc"}, {"sampler": "pymc", "tune": 50}):
-        with pytest.raises(Sampled):
-            bs.fit(recovery_runs, centring_from="spec", progress=False, warn=False, **options)
-    assert asked == [300, 1000, 50]
-    with pytest.raises(bs.BayesScalingError, match="tune must be a whole number >= 1"):
-        bs.fit(recovery_runs, tune=0)
-
-
-def test_a_large_tables_pilot_runs_in_reference_loss_coordinates(recovery_runs, monkeypatch):
-    """From REFERENCE_PILOT_DISTRIBUTIONS distributions on, the pilot of a spec in the
-    parameters' coordinates runs in reference-loss ones: where the pilot's rule keeps them,
-    the fit samples on the pilot's model (one model built, one compilation); where it does
-    not, the fit goes back to the parameters with the centring that pilot learned."""
-
-    sampling = importlib.import_module("bayes_scaling.sampling")
-    engine = importlib.import_module("bayes_scaling.engine")
+def test_a_large_tables_pilot_runs_in_reference_loss_coordinates(recovery_runs):
+    """From the policy's reference_pilot_distributions on, the pilot of a spec in the
+    parameters' coordinates runs in reference-loss ones: where the pilot's verdict keeps
+    them, the fit samples on the pilot's model (one model); where it does not, the fit goes
+    back to the parameters with the centring that pilot learned. The verdict is steered by
+    the policy's thresholds, passed as data."""
     spec = no_discrepancy("transfer_gap")
-    many = simulate_runs(
-        pd.DataFrame({"distribution": [f"d{i}" for i in range(64)], "E": 1.5, "A": 2.0, "alpha": 0.3}).assign(
-            beta=0.2, G=0.5
-        ),
-        {"pretrain_tokens": [1e9, 1e10], "finetune_tokens": [1e6, 1e7]},
-        seed=0,
-    )
-    assert sampling._pilot_in_reference(spec, bs.validate_runs(many))
-    assert not sampling._pilot_in_reference(spec, bs.validate_runs(recovery_runs))  # 8 distributions
-    assert not sampling._pilot_in_reference(bs.load_spec("effective_data"), bs.validate_runs(many))
-
-    monkeypatch.setattr(sampling, "REFERENCE_PILOT_DISTRIBUTIONS", 2)
-    sampled, models = [], []
-    sample = engine.sample
-
-    def recording_sample(spec, runs, *args, **kwargs):
-        sampled.append((spec.coordinates, kwargs["chains"]))
-        models.append(engine.model_key(spec, engine.padded_distributions(len(runs.distributions))))
-        return sample(spec, runs, *args, **kwargs)
-
-    monkeypatch.setattr(engine, "sample", recording_sample)
     quick = {"draws": 50, "tune": 50, "chains": 1, "seed": 0, "progress": False, "warn": False}
-    for verdict in ("reference_loss", "parameters"):
-        monkeypatch.setattr(sampling, "_coordinates_from_pilot", lambda *args, verdict=verdict: verdict)
-        sampled.clear(), models.clear()
-        fit = bs.fit(recovery_runs, spec, **quick)
+    small = SamplingPolicy(reference_pilot_distributions=2)  # the recovery table's 8 are "large"
+    verdicts = {
+        "reference_loss": dataclasses.replace(small, min_term_centring_to_switch=0.0),  # every term pinned
+        "parameters": dataclasses.replace(small, min_term_centring_to_switch=1.5),  # none can be
+    }
+    for verdict, policy in verdicts.items():
+        cache = RecordingCache()
+        fit = bs.fit(recovery_runs, spec, policy=policy, cache=cache, **quick)
         assert fit.spec.coordinates == verdict
-        assert sampled == [("reference_loss", 2), (verdict, 1)]  # the pilot, then the fit
-        # the fit samples on the pilot's compiled model where it stays in its coordinates
-        assert len(set(models)) == (1 if verdict == "reference_loss" else 2)
+        # the pilot (2 chains), then the fit
+        assert [(c[0], c[3]) for c in cache.calls] == [("reference_loss", 2), (verdict, 1)]
+        assert len(set(cache.models)) == (1 if verdict == "reference_loss" else 2)
     # back in the parameters, each hierarchical parameter keeps the centring the pilot learned
     assert {"E", "A", "G"} <= set(fit.idata["centring"].to_dataset().data_vars)
 
 
-def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs, monkeypatch):
+def test_pilot_and_refits_are_never_longer_than_the_fit(recovery_runs):
     """The pilot and the leave-future-out refits take the fit's own draws, tune and chains
     where those are fewer than their own settings (a quick look stays quick), and their own
-    where the spec asks for fewer."""
-
-    engine = importlib.import_module("bayes_scaling.engine")
-    calls = []
-    sample, sample_each = engine.sample, engine.sample_each
-
-    def recording(*args, **kwargs):
-        calls.append((kwargs["draws"], kwargs["tune"], kwargs["chains"]))
-        return sample(*args, **kwargs)
-
-    def recording_each(spec, runs, normalisation, weights, seeds, **kwargs):
-        calls.extend([(kwargs["draws"], kwargs["tune"], kwargs["chains"])] * len(weights))
-        adaptations.append(kwargs["adaptation"])
-        return sample_each(spec, runs, normalisation, weights, seeds, **kwargs)
-
-    adaptations = []
-
-    monkeypatch.setattr(engine, "sample", recording)
-    monkeypatch.setattr(engine, "sample_each", recording_each)
+    where the spec asks for fewer; the refits adapt as the fit does unless the spec's
+    [discrepancy] says otherwise."""
     quick = {"draws": 30, "tune": 40, "chains": 1, "seed": 0, "progress": False, "warn": False}
-    fit = bs.fit(recovery_runs, **quick)
+    cache = RecordingCache()
+    fit = bs.fit(recovery_runs, cache=cache, **quick)
     refits = len(fit.discrepancy.cuts)
     assert refits >= 2
-    # pilot (2 chains: it needs two to compare), main fit, then one refit per cut
-    assert calls == [(30, 40, 2), (30, 40, 1)] + [(30, 40, 1)] * refits
+    # pilot (2 chains: it needs two to compare), main fit, then the refits side by side
+    lengths = [c[1:] for c in cache.calls]
+    assert lengths == [(30, 40, 2, "diag", 1), (30, 40, 1, "diag", 1), (30, 40, 1, "diag", refits)]
 
     spec = bs.load_spec("transfer_gap")
     short_refits = dataclasses.replace(
         spec, discrepancy=dataclasses.replace(spec.discrepancy, draws=20, tune=25, chains=2)
     )
-    calls.clear()
-    bs.fit(recovery_runs, short_refits, **{**quick, "draws": 60, "tune": 60, "chains": 3})
-    assert calls[2:] == [(20, 25, 2)] * refits
-    # the refits adapt as the fit does, unless the spec's [discrepancy] says otherwise
-    # (few_shot_error_rate.toml: low rank)
+    cache = RecordingCache()
+    bs.fit(recovery_runs, short_refits, cache=cache, **{**quick, "draws": 60, "tune": 60, "chains": 3})
+    assert cache.calls[2][1:] == (20, 25, 2, "diag", refits)
+    # few_shot_error_rate.toml: low rank
     low_rank = dataclasses.replace(
         short_refits, discrepancy=dataclasses.replace(short_refits.discrepancy, adaptation="low_rank")
     )
-    bs.fit(recovery_runs, low_rank, **quick)
-    assert adaptations == ["diag", "diag", "low_rank"]
+    cache = RecordingCache()
+    bs.fit(recovery_runs, low_rank, cache=cache, **quick)
+    assert [c[4] for c in cache.calls] == ["diag", "diag", "low_rank"]
     assert bs.load_spec("few_shot_error_rate").discrepancy.adaptation == "low_rank"
 
 
@@ -612,35 +498,27 @@ def test_the_refits_say_what_the_wait_is_for_when_progress_is_shown(recovery_run
     assert "misfit" not in capsys.readouterr().err
 
 
-def test_a_loose_table_keeps_more_draws_unless_the_caller_set_them(recovery_runs, monkeypatch):
-    """By default the run keeps DEFAULT_DRAWS per chain, LOOSE_DRAWS where the pilot finds
-    the table loose; draws given by the caller are kept either way."""
-
-    sampling = importlib.import_module("bayes_scaling.sampling")
-    monkeypatch.setattr(sampling, "DEFAULT_DRAWS", 30)
-    monkeypatch.setattr(sampling, "LOOSE_DRAWS", 40)
+def test_a_loose_table_keeps_more_draws_and_a_failed_run_is_run_again(recovery_runs):
+    """The run keeps the policy's default draws, its loose draws where the pilot finds the
+    table loose; draws the caller gives are kept either way. Where the caller left target
+    and draws to the fit and the pilot's choice (0.9, the default draws) fails a check (here
+    the bulk ESS of 30 draws on one chain), the fit runs once more at the loose table's 0.95
+    and loose draws, and says why."""
     quick = {"tune": 30, "chains": 1, "seed": 0, "progress": False, "warn": False}
     spec = no_discrepancy("transfer_gap")
-    monkeypatch.setattr(sampling, "rerun_plan", lambda *args: None)  # 30 draws fail the ESS check
-    for loose, asked, kept in ((False, None, 30), (True, None, 40), (True, 30, 30)):
-        monkeypatch.setattr(sampling, "_pilot_found_loose", lambda *args, loose=loose: loose)
-        fit = bs.fit(recovery_runs, spec, draws=asked, **quick)
-        assert fit.diagnostics.draws == kept
-        assert fit.diagnostics.target_accept == (0.95 if loose else 0.9)
+    short = SamplingPolicy(default_draws=30, loose_draws=40)
+    everything_loose = dataclasses.replace(short, loose_centring=1.5)
+    loose = bs.fit(recovery_runs, spec, policy=everything_loose, **quick)
+    assert (loose.diagnostics.draws, loose.diagnostics.target_accept, loose.diagnostics.rerun) == (
+        40,
+        0.95,
+        "",
+    )
+    kept = bs.fit(recovery_runs, spec, draws=30, policy=everything_loose, **quick)
+    assert (kept.diagnostics.draws, kept.diagnostics.target_accept) == (30, 0.95)
 
-
-def test_a_run_that_fails_its_checks_is_run_again_as_a_loose_tables(recovery_runs, monkeypatch):
-    """Where the caller left target and draws to the fit and the pilot's choice (0.9, the
-    default draws) fails a check (here the bulk ESS of 30 draws on one chain), the fit runs
-    once more at the loose table's 0.95 and LOOSE_DRAWS, and says why; settings the caller
-    gave are kept as given."""
-    sampling = importlib.import_module("bayes_scaling.sampling")
-    monkeypatch.setattr(sampling, "DEFAULT_DRAWS", 30)
-    monkeypatch.setattr(sampling, "LOOSE_DRAWS", 40)
-    monkeypatch.setattr(sampling, "_pilot_found_loose", lambda *args: False)
-    quick = {"tune": 30, "chains": 1, "seed": 0, "progress": False, "warn": False}
-    spec = no_discrepancy("transfer_gap")
-    fit = bs.fit(recovery_runs, spec, **quick)
+    nothing_loose = dataclasses.replace(short, loose_share=1.0)
+    fit = bs.fit(recovery_runs, spec, policy=nothing_loose, **quick)
     assert (fit.diagnostics.draws, fit.diagnostics.target_accept) == (40, 0.95)
     assert fit.idata.posterior.sizes["draw"] == 40
     assert fit.diagnostics.rerun.startswith(
@@ -648,27 +526,9 @@ def test_a_run_that_fails_its_checks_is_run_again_as_a_loose_tables(recovery_run
     )
     assert "bulk ESS" in fit.diagnostics.rerun and fit.diagnostics.rerun in fit.diagnostics.summary_line()
     for asked in ({"draws": 30}, {"target_accept": 0.9}):
-        kept = bs.fit(recovery_runs, spec, **quick, **asked)
+        kept = bs.fit(recovery_runs, spec, policy=nothing_loose, **quick, **asked)
         assert (kept.diagnostics.draws, kept.diagnostics.target_accept, kept.diagnostics.rerun) == (
             30,
             0.9,
             "",
         )
-
-
-def test_only_a_failed_run_whose_settings_would_change_is_run_again():
-    sampling = importlib.import_module("bayes_scaling.sampling")
-    healthy = {"divergences": 0, "max_rhat": 1.004, "min_ess_bulk": 900.0}
-    pinned = sampling.Plan(spec=bs.load_spec("transfer_gap"), centring={}, target_accept=0.9, draws=1000)
-    loose = dataclasses.replace(pinned, target_accept=0.95, draws=2000)
-
-    def diagnostics(**changed) -> bs.Diagnostics:
-        numbers = healthy | changed
-        return bs.Diagnostics(**numbers, min_ess_tail=900.0, min_bfmi=1.0, mean_tree_depth=4.0,
-                              mean_steps_per_draw=20.0, draws=1000, chains=4, seconds=1.0)  # fmt: skip
-
-    assert sampling.rerun_plan(pinned, diagnostics()) is None
-    for failed in ({"divergences": 1}, {"max_rhat": 1.011}, {"min_ess_bulk": 399.0}):
-        again = sampling.rerun_plan(pinned, diagnostics(**failed))
-        assert (again.target_accept, again.draws, again.centring) == (0.95, 2000, pinned.centring)
-        assert sampling.rerun_plan(loose, diagnostics(**failed)) is None

@@ -8,7 +8,7 @@ import pytest
 from conftest import FAST, no_discrepancy
 
 import bayes_scaling as bs
-from bayes_scaling.intervals import summarise_draws
+from bayes_scaling.draws import summarise_draws
 from bayes_scaling.simulate import simulate_runs
 
 CASES = {

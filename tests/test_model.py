@@ -11,12 +11,14 @@ import pytest
 from scipy import stats
 
 import bayes_scaling as bs
-from bayes_scaling.model import build_model, centred_parameters, centring_name, partial_centring
+from bayes_scaling.data import validate_runs
+from bayes_scaling.inference.policy import partial_centring
+from bayes_scaling.model import build_model, centred_parameters, centring_name
 
 
 def prior_draws(centring: float, seed: int) -> dict[str, np.ndarray]:
     spec = bs.load_spec("transfer_gap")
-    runs = bs.validate_runs(bs.load_example())
+    runs = validate_runs(bs.load_dataset("example"))
     model = build_model(spec, runs)
     names = [p.name for p in spec.parameters.values() if p.pooling == "hierarchical"]
     with model:
@@ -87,7 +89,7 @@ def test_reference_loss_coordinates_change_no_density(law):
     likelihood, Jacobian 1."""
     natural = dataclasses.replace(bs.load_spec(law), coordinates="parameters")
     reference = dataclasses.replace(natural, coordinates="reference_loss")
-    runs = bs.validate_runs(bs.load_example(), natural.law.inputs)
+    runs = validate_runs(bs.load_dataset("example"), natural.law.inputs)
     n = len(runs.distributions)
     natural_model, reference_model = build_model(natural, runs), build_model(reference, runs)
     for spec, model in ((natural, natural_model), (reference, reference_model)):
@@ -115,7 +117,7 @@ def test_reference_loss_coordinates_change_no_density(law):
 
 
 @pytest.mark.parametrize("coordinates", ["parameters", "reference_loss"])
-def test_gathered_parameters_enter_the_law_as_their_logs(coordinates, monkeypatch):
+def test_gathered_parameters_enter_the_law_as_their_logs(coordinates):
     """The law logs A and G after the model gathers each run's exp(log theta); the model
     gives it log theta gathered instead, one log fewer per run and parameter: the same log
     density at random points, two fewer logs in the graph."""
@@ -123,13 +125,10 @@ def test_gathered_parameters_enter_the_law_as_their_logs(coordinates, monkeypatc
     from pytensor.graph.traversal import ancestors
     from pytensor.tensor.elemwise import Elemwise
 
-    import bayes_scaling.model as model_module
-
     spec = dataclasses.replace(bs.load_spec("transfer_gap"), coordinates=coordinates)
-    runs = bs.validate_runs(bs.load_example())
+    runs = validate_runs(bs.load_dataset("example"))
     rewritten = build_model(spec, runs, weighted=True)
-    monkeypatch.setattr(model_module, "_gathered_logs", lambda log_loss: log_loss)
-    plain = build_model(spec, runs, weighted=True)
+    plain = build_model(spec, runs, weighted=True, gathered_logs=False)
 
     def logs(model) -> int:
         return sum(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
+from bayes_scaling.data import validate_runs
 from bayes_scaling.simulate import simulate_runs
 
 COLUMNS = ["distribution", "pretrain_tokens", "finetune_tokens", "loss"]
@@ -36,7 +37,7 @@ def malformed_tables(draw) -> pd.DataFrame:
 @given(malformed_tables())
 def test_random_tables_validate_or_raise_a_clear_error(table):
     try:
-        runs = bs.validate_runs(table)
+        runs = validate_runs(table)
     except bs.BayesScalingError as err:
         assert str(err).strip()
         return

@@ -10,7 +10,8 @@ import pytest
 from conftest import no_discrepancy, real_table
 
 import bayes_scaling as bs
-from bayes_scaling.decide import experiment_value
+from bayes_scaling.decide import evaluate_experiment
+from bayes_scaling.diagnostics import SamplingWarning
 from bayes_scaling.simulate import law_loss
 
 pytestmark = pytest.mark.slow
@@ -20,13 +21,13 @@ def test_experiment_value_agrees_with_refitting(recovery_runs, recovery_truth):
     """The importance-reweighted estimate of how much a run shrinks sd(log G) should match,
     in order and roughly in size, what refitting with that run (simulated from the truth)
     actually does."""
-    warnings.simplefilter("ignore", bs.SamplingWarning)
+    warnings.simplefilter("ignore", SamplingWarning)
     fit = bs.fit(recovery_runs, draws=1000, tune=1000, seed=1, progress=False)
     poor = recovery_runs.distribution.value_counts().idxmin()
     candidates = pd.DataFrame(
         {"distribution": poor, "pretrain_tokens": [1e12, 1e8, 1e10], "finetune_tokens": [1e4, 1e8, 1e6]}
     )
-    estimate = experiment_value(fit, candidates, simulations=300).set_index("pretrain_tokens")
+    estimate = evaluate_experiment(fit, candidates, simulations=300).set_index("pretrain_tokens")
     truth = recovery_truth.set_index("distribution").loc[poor]
     actual = {}
     for row in candidates.itertuples():
@@ -66,7 +67,7 @@ def test_default_fit_of_real_transfer_data_is_healthy():
     centring left 14-34 divergences (seeds 0-5); the pilot's partial centring leaves none
     over seeds 0-7. The pilot finds the table loose, so the run keeps 2,000 draws per chain:
     with 1,000, r_hat went over 1.01 in 2 of 8 seeds (G's ESS ~500); with 2,000, r_hat
-    1.003-1.006 and ESS >= 858 over seeds 0-7 (benchmarks/health.py, benchmarks/RESULTS.md).
+    1.003-1.006 and ESS >= 858 over seeds 0-7 (benchmarks/health.py, docs/records.md).
     Re-measured on 2026-12-02's machine, the draws differ in floating point, and seed 0
     leaves 1 divergence and seed 7 r_hat 1.065 (beta's ESS 54), with this package's code of
     the day before as with today's: seeds 1-6 meet these checks, and the test takes seed 1.

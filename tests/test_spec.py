@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bayes_scaling import SpecError, available_models, load_spec
-from bayes_scaling.spec import models_dir, spec_from_dict
+from bayes_scaling.spec import SpecError, list_models, load_spec, models_dir, spec_from_dict
 
 
 def test_shipped_transfer_gap_spec():
     spec = load_spec("transfer_gap")
-    assert "transfer_gap" in available_models()
+    assert "transfer_gap" in list_models()
     assert spec.parameters["G"].pooling == "hierarchical"
     assert all(p.why for p in spec.parameters.values())  # every pooling choice says why
     assert spec.likelihood.nu == 5

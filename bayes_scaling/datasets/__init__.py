@@ -121,11 +121,6 @@ def example_path() -> str:
     return dataset_path("example")
 
 
-def load_example() -> pd.DataFrame:
-    """Synthetic transfer runs of 8 distributions whose true gaps span 1.5 to 150."""
-    return load_dataset("example")
-
-
 def example_truth() -> pd.DataFrame:
     """The parameters (raw units) the example was simulated from, one row per distribution."""
     return pd.read_csv(resources.files(__package__) / "example_truth.csv")

@@ -1,7 +1,8 @@
 """Posterior prediction: loss at any inputs, for fitted or new distributions.
 
 Works on posterior draws and the law in numpy, never on the PyMC model: the law is
-evaluated with raw-unit parameters at raw token counts, vectorised over (sample, point).
+evaluated with raw-unit parameters at raw token counts, vectorised over (sample, point) in
+the core, and returned labelled (chain, draw, point), as ArviZ reads draws.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import xarray as xr
 
 from .data import DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
 from .discrepancy import combined_distance, distances_beyond
-from .intervals import check_prob, summarise_draws
+from .draws import SAMPLE_DIMS, check_prob, flat, per_run, summarise_draws
 
 if TYPE_CHECKING:
-    from .fit import Fit
+    from .result import Fit
 
-SAMPLE = "sample"
 POINT = "point"
 Kind = Literal["expected", "observation"]
+KIND_VARIABLE = {"expected": "loss", "observation": "loss_observed"}
 
 
 def _check_grid(fit: Fit, grid: pd.DataFrame, new_distribution: bool) -> pd.DataFrame:
@@ -55,47 +56,48 @@ def _check_grid(fit: Fit, grid: pd.DataFrame, new_distribution: bool) -> pd.Data
     return grid
 
 
-def _stacked(data: xr.Dataset | xr.DataArray):
-    return data.stack({SAMPLE: ("chain", "draw")}).transpose(SAMPLE, ...)
-
-
 def _prior_draws(prior, size: int, rng: np.random.Generator) -> np.ndarray:
     dist = getattr(pm, prior.dist).dist(**prior.args)
     return np.asarray(pm.draw(dist, draws=size, random_seed=rng))
 
 
-def population_draws(fit: Fit, seed: int = 0) -> xr.Dataset:
-    """Raw-unit parameters of one new distribution per posterior sample, dims (sample,).
+def population_draws(fit: Fit, seed: int = 0) -> dict[str, np.ndarray]:
+    """Raw-unit parameters of one new distribution per posterior sample, each (sample,).
 
     Hierarchical parameters come from the fitted population (mu, tau); shared ones are the
     shared value; independent ones, having no population, come from their prior.
     """
     rng = np.random.default_rng(seed)
-    post = _stacked(fit.idata.posterior.to_dataset())
-    n = post.sizes[SAMPLE]
+    post = fit.idata.posterior.to_dataset()
+    n = post.sizes["chain"] * post.sizes["draw"]
     values = {}
     for name in fit.law.parameters:
         spec = fit.spec.parameters[name]
         if spec.pooling == "shared":
-            values[name] = post[name].values
+            values[name] = flat(post[name])
         elif spec.pooling == "hierarchical":
             z = rng.standard_normal(n)
-            values[name] = np.exp(post[f"{name}_mu"].values + post[f"{name}_tau"].values * z)
+            values[name] = np.exp(flat(post[f"{name}_mu"]) + flat(post[f"{name}_tau"]) * z)
         else:
             values[name] = np.exp(_prior_draws(spec.prior, n, rng))
     raw = fit.law.to_raw_units(values, fit.normalisation.log_refs)
-    return xr.Dataset({k: (SAMPLE, np.asarray(v)) for k, v in raw.items()})
+    return {k: np.asarray(v) for k, v in raw.items()}
+
+
+def _distribution_index(fit: Fit, labels: np.ndarray) -> np.ndarray:
+    return pd.Index(fit.distributions).get_indexer(labels)
 
 
 def observation_noise(fit: Fit, labels: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
     """Observation noise per (sample, point): shared, or of the point's distribution."""
-    sigma = _stacked(fit.idata.posterior["sigma"])
+    sigma = fit.idata.posterior["sigma"]
     if DISTRIBUTION not in sigma.dims:
-        return sigma.values[:, None]
+        return flat(sigma)[:, None]
+    draws = flat(sigma)
     if labels is None:  # a new distribution: the noise level of a random fitted one
-        pick = rng.integers(0, sigma.sizes[DISTRIBUTION], sigma.sizes[SAMPLE])
-        return sigma.values[np.arange(sigma.sizes[SAMPLE]), pick][:, None]
-    return sigma.sel({DISTRIBUTION: xr.DataArray(labels, dims=POINT)}).values
+        pick = rng.integers(0, draws.shape[1], draws.shape[0])
+        return draws[np.arange(draws.shape[0]), pick][:, None]
+    return per_run(sigma, _distribution_index(fit, labels))
 
 
 def point_parameters(
@@ -105,49 +107,63 @@ def point_parameters(
     n_points = len(grid)
     if new_distribution:
         pop = population_draws(fit, seed)
-        return {k: np.repeat(pop[k].values[:, None], n_points, axis=1) for k in fit.law.parameters}
-    params = _stacked(fit.parameters("raw"))
-    labels = xr.DataArray(grid[DISTRIBUTION].astype(str).to_numpy(), dims=POINT)
-    chosen = params.sel({DISTRIBUTION: labels})
-    return {k: chosen[k].transpose(SAMPLE, POINT).values for k in fit.law.parameters}
+        return {k: np.repeat(pop[k][:, None], n_points, axis=1) for k in fit.law.parameters}
+    params = fit.parameters("raw")
+    index = _distribution_index(fit, grid[DISTRIBUTION].astype(str).to_numpy())
+    return {k: per_run(params[k], index) for k in fit.law.parameters}
 
 
 def predict(
     fit: Fit, grid: pd.DataFrame, *, new_distribution: bool = False, seed: int = 0, discrepancy: bool = True
 ) -> xr.Dataset:
-    """Posterior predictive loss draws at each row of ``grid``, in the fit's loss unit.
+    """Posterior predictive draws at each row of ``grid``, dims (chain, draw, point), in the
+    fit's loss unit.
 
-    Returns a Dataset with dims (sample, point): ``loss`` is the expected loss, the law's
-    curve; ``loss_observed`` a new run's measured loss (with the fitted Student-t noise on
-    log loss). Both include the law's own error (``discrepancy=True``, see
-    :mod:`bayes_scaling.discrepancy`): Normal(0, m^2 + max over directions of (s d^k)^2)
-    on log loss, m the distribution's misfit inside the data, d the point's log-distance
-    beyond the fitted range along each direction (each input and their product), s and k
-    that direction's learned scale and power; where the held-out runs favoured it instead,
-    the spread of the law over the parameters' draws is widened by that direction's learned
-    factor past the data. The largest d is the coordinate
-    ``extrapolation_distance`` (0 inside the range).
+    ``loss`` is the expected loss, the law's curve; ``loss_observed`` a new run's measured
+    loss (with the fitted Student-t noise on log loss); the law's derived quantities (for
+    ``transfer_gap``: ``loss_floor``, the loss reachable with unlimited pre-training at this
+    f, and ``exchange_rate``, the pre-training tokens one fine-tuning token is worth) beside
+    them. The grid's columns label ``point``, and so does ``extrapolation_distance``, the
+    row's largest log-distance beyond its distribution's fitted range along any direction
+    (each input and their product; 0 inside).
+
+    Both losses include the law's own error (``discrepancy=True``, see
+    :mod:`bayes_scaling.discrepancy`): Normal(0, m^2 + max over directions of (s d^k)^2) on
+    log loss, m the distribution's misfit inside the data, d the distance past it along each
+    direction, s and k that direction's learned scale and power; where the held-out runs
+    favoured it instead, the law's spread over the parameters' draws is widened by that
+    direction's learned factor past the data. Summarise with :func:`bayes_scaling.summary`.
     """
     grid = _check_grid(fit, grid, new_distribution)
     rng = np.random.default_rng(seed)
     params = point_parameters(fit, grid, new_distribution, seed)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore"):  # log 0 marks from-scratch runs
         log_inputs = [np.log(grid[k].to_numpy(dtype=float))[None, :] for k in fit.law.inputs]
     log_loss = fit.law.log_loss(*log_inputs, **params)
     labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
     sigma = observation_noise(fit, labels, rng)
     noise = sigma * rng.standard_t(fit.spec.likelihood.nu, size=log_loss.shape)
     beyond = _distances_beyond(fit, grid, new_distribution)
-    distance = combined_distance(beyond)
     standard = rng.standard_normal(log_loss.shape)  # drawn either way: the same noise draws
     if discrepancy:
         log_loss = with_law_error(log_loss, *_law_error_beyond(fit, beyond, labels), standard)
+    values = {"loss": np.exp(log_loss), "loss_observed": np.exp(log_loss + noise)}
+    values |= {name: function(*log_inputs, **params) for name, function in fit.law.derived.items()}
+    return _labelled(fit, values, grid, combined_distance(beyond))
+
+
+def _labelled(
+    fit: Fit, values: dict[str, np.ndarray], grid: pd.DataFrame, distance: np.ndarray
+) -> xr.Dataset:
+    """(sample, point) arrays as a Dataset (chain, draw, point), the grid's columns as labels."""
+    posterior = fit.idata.posterior
+    shape = (posterior.sizes["chain"], posterior.sizes["draw"], len(grid))
+    coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
+    coords |= {column: (POINT, grid[column].to_numpy()) for column in grid.columns}
+    coords["extrapolation_distance"] = (POINT, distance)
+    per_sample = {name: np.broadcast_to(v, (shape[0] * shape[1], shape[2])) for name, v in values.items()}
     return xr.Dataset(
-        {
-            "loss": ((SAMPLE, POINT), np.exp(log_loss)),
-            "loss_observed": ((SAMPLE, POINT), np.exp(log_loss + noise)),
-        },
-        coords={"extrapolation_distance": (POINT, distance)},
+        {name: ((*SAMPLE_DIMS, POINT), v.reshape(shape)) for name, v in per_sample.items()}, coords=coords
     )
 
 
@@ -191,7 +207,30 @@ def _distances_beyond(fit: Fit, grid: pd.DataFrame, new_distribution: bool = Fal
     return distances_beyond(grid, fit.fitted_ranges, fit.law.inputs, labels)
 
 
-def prediction_table(
+def point_summary(draws: xr.Dataset, var_names: list[str] | None = None, prob: float = 0.9) -> pd.DataFrame:
+    """One row per point of :func:`predict`'s draws: the grid's columns, then for each variable
+    (default ``loss``) ``<name>_mean, _median, _lower, _upper`` (the central ``prob`` interval),
+    ``extrapolation_distance`` and ``extrapolation`` (True where it is > 0)."""
+    prob = check_prob(prob)
+    names = var_names or ["loss"]
+    unknown = [name for name in names if name not in draws.data_vars]
+    if unknown:
+        raise BayesScalingError(
+            f"no variable {', '.join(map(repr, unknown))} in the predictions; they hold "
+            f"{', '.join(map(str, draws.data_vars))}"
+        )
+    labels = [name for name in draws[POINT].coords if name not in (POINT, "extrapolation_distance")]
+    table = pd.DataFrame({name: draws[name].values for name in labels})
+    for name in names:
+        summary = summarise_draws(draws[name], prob)
+        for stat in ("mean", "median", "lower", "upper"):
+            table[f"{name}_{stat}"] = summary[stat].values
+    table["extrapolation_distance"] = draws["extrapolation_distance"].values
+    table["extrapolation"] = table["extrapolation_distance"].to_numpy() > 0
+    return table
+
+
+def band_table(
     fit: Fit,
     grid: pd.DataFrame,
     *,
@@ -201,55 +240,23 @@ def prediction_table(
     seed: int = 0,
     law_only_beside: bool = False,
 ) -> pd.DataFrame:
-    """The grid's columns plus ``loss_mean,loss_median,loss_lower,loss_upper``,
-    ``extrapolation_distance`` (log-distance beyond the distribution's fitted range) and
-    ``extrapolation`` (True where it is > 0).
-
-    ``kind="expected"`` bands the law's curve; ``"observation"`` bands a new run's loss. Past
-    the data the bands include the law's own error (the fit's learned discrepancy);
-    ``law_only_beside=True`` adds ``loss_lower_law_only,loss_upper_law_only``, the bands
-    from parameter (and noise) uncertainty alone, for comparison.
-    """
-    prob = check_prob(prob)
-    if kind not in ("expected", "observation"):
+    """The grid's columns plus ``loss_mean, loss_median, loss_lower, loss_upper`` of the
+    expected loss (``kind="expected"``) or of a new run's (``"observation"``),
+    ``extrapolation_distance`` and ``extrapolation``; with ``law_only_beside``,
+    ``loss_lower_law_only, loss_upper_law_only`` from parameter (and noise) uncertainty alone.
+    What plots, backtests and the CLI show."""
+    if kind not in KIND_VARIABLE:
         raise BayesScalingError(f"kind must be 'expected' or 'observation', got {kind!r}")
-    variable = "loss" if kind == "expected" else "loss_observed"
+    variable = KIND_VARIABLE[kind]
     draws = predict(fit, grid, new_distribution=new_distribution, seed=seed)
-    summary = summarise_draws(draws[variable], prob, sample_dims=(SAMPLE,))
-    table = grid.reset_index(drop=True).copy()
-    for stat in ("mean", "median", "lower", "upper"):
-        table[f"loss_{stat}"] = summary[stat].values
+    table = point_summary(draws, [variable], prob).rename(
+        columns={f"{variable}_{stat}": f"loss_{stat}" for stat in ("mean", "median", "lower", "upper")}
+    )
     if law_only_beside:
         plain = predict(fit, grid, new_distribution=new_distribution, seed=seed, discrepancy=False)
-        plain = summarise_draws(plain[variable], prob, sample_dims=(SAMPLE,))
+        plain = summarise_draws(plain[variable], prob)
         table["loss_lower_law_only"], table["loss_upper_law_only"] = (
             plain["lower"].values,
             plain["upper"].values,
         )
-    table["extrapolation_distance"] = draws["extrapolation_distance"].values
-    table["extrapolation"] = table["extrapolation_distance"].to_numpy() > 0
-    return table
-
-
-def derived_table(
-    fit: Fit, grid: pd.DataFrame, *, prob: float = 0.9, new_distribution: bool = False, seed: int = 0
-) -> pd.DataFrame:
-    """Posterior summaries of the law's derived quantities at each grid row.
-
-    For ``transfer_gap``: ``loss_floor`` (E + G f^-beta, the loss reachable with unlimited
-    pre-training at this f, nats/token) and ``exchange_rate`` (pre-training tokens one
-    fine-tuning token is worth at (p, f)).
-    """
-    if not fit.law.derived:
-        raise BayesScalingError(f"law {fit.law.name!r} defines no derived quantities")
-    grid = _check_grid(fit, grid, new_distribution)
-    params = point_parameters(fit, grid, new_distribution, seed)
-    with np.errstate(divide="ignore"):  # log 0 marks from-scratch runs
-        log_inputs = [np.log(grid[k].to_numpy(dtype=float))[None, :] for k in fit.law.inputs]
-    table = grid.copy()
-    for name, function in fit.law.derived.items():
-        draws = xr.DataArray(function(*log_inputs, **params), dims=(SAMPLE, POINT))
-        summary = summarise_draws(draws, prob, sample_dims=(SAMPLE,))
-        for stat in ("mean", "median", "lower", "upper"):
-            table[f"{name}_{stat}"] = summary[stat].values
     return table

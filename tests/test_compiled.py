@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
 import numpy as np
 import pytest
 from conftest import no_discrepancy
 
 import bayes_scaling as bs
+from bayes_scaling.data import validate_runs
+from bayes_scaling.inference.compiled import DEFAULT_CACHE, ModelCache, padded_distributions
+from bayes_scaling.inference.settings import SamplerConfig
 from bayes_scaling.model import (
     MEAN_LOG_LOSS,
     RUN_WEIGHT,
@@ -19,12 +21,10 @@ from bayes_scaling.model import (
     model_data,
 )
 
-engine = importlib.import_module("bayes_scaling.engine")
-
 
 def six_of_the_example():
     """Six of the example's eight distributions, 61 of their 144 runs."""
-    example = bs.load_example()
+    example = bs.load_dataset("example")
     six = example[example.distribution.isin(example.distribution.unique()[:6])]
     return six.sample(n=61, random_state=0).sort_index()
 
@@ -35,12 +35,12 @@ def six_of_the_example():
 )
 def test_each_table_has_one_bucket_from_its_own_size(distributions, bucket):
     """One distribution stays one (its mu is integrated out); past 16 there is no padding."""
-    assert engine.padded_distributions(distributions) == bucket
+    assert padded_distributions(distributions) == bucket
 
 
 def test_padding_distributions_have_no_runs_and_are_non_centred():
     spec = bs.load_spec("transfer_gap")
-    runs = bs.validate_runs(six_of_the_example())
+    runs = validate_runs(six_of_the_example())
     normalisation = Normalisation.from_runs(runs, spec.law.inputs)
     data = model_data(spec, runs, normalisation, 8, centring={centring_name("G"): np.full(6, 0.7)})
     assert len(data[RUN_WEIGHT]) == 61 and set(data["distribution_index"]) == set(range(6))
@@ -62,7 +62,7 @@ def test_padding_adds_nothing_to_the_density_of_the_tables_own_parameters(coordi
     and tau, as a conditional density that integrates to 1 over them, so the shared ones
     stay put there."""
     spec = dataclasses.replace(bs.load_spec("transfer_gap"), coordinates=coordinates)
-    runs = bs.validate_runs(six_of_the_example())
+    runs = validate_runs(six_of_the_example())
     exact, padded = build_model(spec, runs), build_model(spec, runs, distributions=8)
     exact_logp, padded_logp = exact.compile_logp(), padded.compile_logp()
     rng = np.random.default_rng(0)
@@ -91,7 +91,7 @@ def six_padded(example_fit) -> bs.Fit:
     notebook user dropping distributions and runs. Seed 1: in the environment of 2026-12-02's
     third session (numpy 2.5.5, arviz-stats 1.3.3, a fresh venv) seeds 0-4 gave 0, 0, 18, 52
     and 0 divergences and r_hat 1.012, 1.002, 1.007, 1.019, 1.004 (seed 0, which
-    benchmarks/refit.py uses, had passed these checks in the environment before)."""
+    the old refit benchmark used, had passed these checks in the environment before)."""
     return bs.fit(six_of_the_example(), no_discrepancy("transfer_gap"), seed=1, progress=False, warn=False)
 
 
@@ -99,8 +99,8 @@ def test_a_smaller_table_of_the_same_bucket_compiles_nothing(six_padded):
     """After the example (8 distributions, 164 runs), a table of six of its distributions and
     61 of their runs samples on the same compiled model (padded to 8 distributions), and
     its posterior holds its own six. This thin table (7-12 runs per distribution) leaves an
-    isolated divergence in some seeds, and more often padded (benchmarks/padding.py, seeds
-    0-2: 1, 1 and 3 divergences padded, 0, 1 and 0 unpadded; benchmarks/RESULTS.md)."""
+    isolated divergence in some seeds, and more often padded (seeds
+    0-2: 1, 1 and 3 divergences padded, 0, 1 and 0 unpadded; docs/records.md, "Padding")."""
     assert six_padded.diagnostics.compile_seconds < 1
     assert six_padded.distributions == tuple(six_of_the_example().distribution.unique())
     assert six_padded.idata.posterior.sizes["distribution"] == 6
@@ -121,12 +121,13 @@ def log_gap_summary(fit: bs.Fit) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return summary
 
 
-def test_padding_changes_no_answer(six_padded, monkeypatch):
+def test_padding_changes_no_answer(six_padded):
     """Six of the example's distributions, fitted on the example's compiled model (padded to
     8 distributions) and on a model of their own: the transfer gap table (each gap's centre
     and 90% interval, on the log scale) agrees within 4 Monte Carlo standard errors."""
-    monkeypatch.setattr(engine, "padded_distributions", lambda n: n)
-    exact = bs.fit(six_of_the_example(), no_discrepancy("transfer_gap"), seed=0, progress=False, warn=False)
+    unpadded_cache = ModelCache(padded_max=1)  # each table a model of its own size
+    spec = no_discrepancy("transfer_gap")
+    exact = bs.fit(six_of_the_example(), spec, seed=0, progress=False, warn=False, cache=unpadded_cache)
     # a model of 6 distributions, compiled cold, its compilation counted in the fit's time
     assert 1 < exact.diagnostics.compile_seconds < exact.diagnostics.seconds
     padded, unpadded = log_gap_summary(six_padded), log_gap_summary(exact)
@@ -136,21 +137,20 @@ def test_padding_changes_no_answer(six_padded, monkeypatch):
 
 
 def test_refits_side_by_side_draw_what_each_draws_alone(example_fit):
-    """The leave-future-out refits run side by side (:func:`engine.sample_each`), on the
-    example's compiled model: each draws exactly what it draws alone with its seed and run
-    weights, so running them together changes no answer."""
-    runs = bs.validate_runs(bs.load_example())
+    """The leave-future-out refits run side by side (:meth:`CompiledModel.sample_each`), on
+    the example's compiled model: each draws exactly what it draws alone with its seed and
+    run weights, so running them together changes no answer."""
+    runs = validate_runs(bs.load_dataset("example"))
     spec, normalisation = example_fit.spec, example_fit.normalisation
     rng = np.random.default_rng(0)
     weights = [(rng.random(len(runs.table)) > share).astype(float) for share in (0.3, 0.5)]
-    settings = {"sampler": "nutpie", "draws": 30, "tune": 30, "chains": 1, "target_accept": 0.9}
-    settings["adaptation"] = "diag"
-    together = engine.sample_each(spec, runs, normalisation, weights, [5, 6], **settings)
+    config = SamplerConfig(tune=30, chains=1, progress=False)
+    compiled_before = DEFAULT_CACHE.compile_seconds
+    model = DEFAULT_CACHE.model(spec, len(runs.distributions))
+    settings = {"draws": 30, "target_accept": 0.9}
+    together = model.sample_each(runs, normalisation, config, weights, [5, 6], **settings)
     for tree, weight, seed in zip(together, weights, [5, 6], strict=True):
-        alone, compile_seconds = engine.sample(
-            spec, runs, normalisation, run_weight=weight, seed=seed, progress=False, **settings
-        )
-        assert compile_seconds < 1  # the example's compiled model, reused
+        alone = model.sample(runs, normalisation, config, run_weight=weight, seed=seed, **settings)
         assert tree.posterior["G"].shape == (1, 30, 8)
         np.testing.assert_array_equal(tree.posterior["G"].values, alone.posterior["G"].values)
-    assert not np.array_equal(together[0].posterior["G"].values, together[1].posterior["G"].values)
+    assert DEFAULT_CACHE.compile_seconds == compiled_before  # the example's compiled model, reused

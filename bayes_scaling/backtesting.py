@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from .data import DISTRIBUTION, BayesScalingError, validate_runs
-from .fit import Fit, fit
-from .predict import prediction_table
+from .fitting import fit
+from .prediction import band_table
+from .result import Fit
 from .spec import ModelSpec, load_spec
 
 ALL = "all"  # the summary row over every held-out run
@@ -186,7 +187,7 @@ def backtest(
     heldout = table[held & table[DISTRIBUTION].isin(refit.distributions).to_numpy()].reset_index(drop=True)
     bands = {}
     for prob in (0.5, 0.9):
-        bands[prob] = prediction_table(
+        bands[prob] = band_table(
             refit, heldout, prob=prob, kind="observation", seed=seed, law_only_beside=prob == 0.9
         )
     result = heldout.copy()
