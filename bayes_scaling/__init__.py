@@ -9,7 +9,7 @@ data -> laws -> spec -> model -> inference -> fitting -> prediction -> decide ->
 """
 
 from .backtesting import backtest, rolling_backtest
-from .compare import compare
+from .comparison import compare
 from .data import BayesScalingError, BayesScalingWarning
 from .datasets import list_datasets, load_dataset
 from .decide import allocate, evaluate_experiment, rank_actions

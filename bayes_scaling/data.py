@@ -119,6 +119,44 @@ def read_runs_csv(path: str | os.PathLike) -> pd.DataFrame:
     return table
 
 
+def _numeric_column(raw: pd.Series, name: str, zero_allowed: bool, problems: list[str]) -> pd.Series:
+    """The column as numbers; each kind of bad value (not a number, missing, infinite, below
+    its floor) adds one problem naming its rows."""
+    allow_zero = {name} if zero_allowed else set()
+    values = pd.to_numeric(raw, errors="coerce")
+    not_numeric = values.isna() & raw.notna()
+    if not_numeric.any():
+        rows = _rows(not_numeric)
+        example = raw[not_numeric].iloc[0]
+        problems.append(
+            f"{_describe_rows(rows)}: column {name!r} is not a number "
+            f"(e.g. {example!r}); expected a positive number"
+        )
+    empty = raw.isna()
+    if empty.any():
+        problems.append(
+            f"{_describe_rows(_rows(empty))}: column {name!r} is missing (NaN); expected a positive number"
+        )
+    infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+    if infinite.any():
+        problems.append(
+            f"{_describe_rows(_rows(infinite))}: column {name!r} is infinite; "
+            "expected a finite positive number"
+        )
+    finite = values.notna() & ~infinite
+    floor_ok = values >= 0 if name in allow_zero else values > 0
+    bad = finite & ~floor_ok
+    if bad.any():
+        rows = _rows(bad)
+        example = values[bad].iloc[0]
+        expected = ">= 0" if name in allow_zero else "> 0"
+        problems.append(
+            f"{_describe_rows(rows)}: column {name!r} is {example:g}; expected a number {expected}"
+        )
+
+    return values
+
+
 def validate_runs(
     data: pd.DataFrame | str | os.PathLike,
     required: Iterable[str] = ("pretrain_tokens", "finetune_tokens"),
@@ -202,39 +240,7 @@ def validate_runs(
         )
 
     for name in (*required, LOSS):
-        raw = table[name]
-        values = pd.to_numeric(raw, errors="coerce")
-        not_numeric = values.isna() & raw.notna()
-        if not_numeric.any():
-            rows = _rows(not_numeric)
-            example = raw[not_numeric].iloc[0]
-            problems.append(
-                f"{_describe_rows(rows)}: column {name!r} is not a number "
-                f"(e.g. {example!r}); expected a positive number"
-            )
-        empty = raw.isna()
-        if empty.any():
-            problems.append(
-                f"{_describe_rows(_rows(empty))}: column {name!r} is missing (NaN); "
-                "expected a positive number"
-            )
-        infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
-        if infinite.any():
-            problems.append(
-                f"{_describe_rows(_rows(infinite))}: column {name!r} is infinite; "
-                "expected a finite positive number"
-            )
-        finite = values.notna() & ~infinite
-        floor_ok = values >= 0 if name in allow_zero else values > 0
-        bad = finite & ~floor_ok
-        if bad.any():
-            rows = _rows(bad)
-            example = values[bad].iloc[0]
-            expected = ">= 0" if name in allow_zero else "> 0"
-            problems.append(
-                f"{_describe_rows(rows)}: column {name!r} is {example:g}; expected a number {expected}"
-            )
-        table[name] = values
+        table[name] = _numeric_column(table[name], name, name in allow_zero, problems)
 
     if not blank.all():
         labels = labels[~blank].astype(str)

@@ -159,7 +159,8 @@ def _labelled(
     posterior = fit.idata.posterior
     shape = (posterior.sizes["chain"], posterior.sizes["draw"], len(grid))
     coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
-    coords |= {column: (POINT, grid[column].to_numpy()) for column in grid.columns}
+    # a grid column named as a variable (a run table's measured ``loss``) keeps a name of its own
+    coords |= {_label(column, values): (POINT, grid[column].to_numpy()) for column in grid.columns}
     coords["extrapolation_distance"] = (POINT, distance)
     per_sample = {name: np.broadcast_to(v, (shape[0] * shape[1], shape[2])) for name, v in values.items()}
     return xr.Dataset(
@@ -207,6 +208,13 @@ def _distances_beyond(fit: Fit, grid: pd.DataFrame, new_distribution: bool = Fal
     return distances_beyond(grid, fit.fitted_ranges, fit.law.inputs, labels)
 
 
+GRID_SUFFIX = "_in_grid"
+
+
+def _label(column: str, variables) -> str:
+    return f"{column}{GRID_SUFFIX}" if column in variables else column
+
+
 def point_summary(draws: xr.Dataset, var_names: list[str] | None = None, prob: float = 0.9) -> pd.DataFrame:
     """One row per point of :func:`predict`'s draws: the grid's columns, then for each variable
     (default ``loss``) ``<name>_mean, _median, _lower, _upper`` (the central ``prob`` interval),
@@ -220,7 +228,7 @@ def point_summary(draws: xr.Dataset, var_names: list[str] | None = None, prob: f
             f"{', '.join(map(str, draws.data_vars))}"
         )
     labels = [name for name in draws[POINT].coords if name not in (POINT, "extrapolation_distance")]
-    table = pd.DataFrame({name: draws[name].values for name in labels})
+    table = pd.DataFrame({name.removesuffix(GRID_SUFFIX): draws[name].values for name in labels})
     for name in names:
         summary = summarise_draws(draws[name], prob)
         for stat in ("mean", "median", "lower", "upper"):

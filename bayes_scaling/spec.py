@@ -233,23 +233,8 @@ def list_models() -> list[str]:
     return sorted(p.stem for p in models_dir().glob("*.toml"))
 
 
-def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
-    """Build and check a spec from plain data (a parsed TOML file or a saved fit)."""
-    if "law" not in raw:
-        raise SpecError(f"{source}: missing 'law' (one of the registered laws, e.g. 'transfer_gap')")
-    try:
-        law = get_law(raw["law"])
-    except BayesScalingError as err:
-        raise SpecError(f"{source}: {err}") from None
-    raw_params = raw.get("parameters", {})
-    missing = [name for name in law.parameters if name not in raw_params]
-    extra = [name for name in raw_params if name not in law.parameters]
-    if missing or extra:
-        raise SpecError(
-            f"{source}: law {law.name!r} has parameters {', '.join(law.parameters)}; "
-            + (f"missing [parameters.{'], ['.join(missing)}] " if missing else "")
-            + (f"unknown {', '.join(extra)}" if extra else "")
-        )
+def _parameters(raw_params: dict[str, Any], law: Law, source: str) -> dict[str, ParameterSpec]:
+    """Each law parameter's pooling, priors and centring flag, checked."""
     params: dict[str, ParameterSpec] = {}
     for name in law.parameters:
         entry = raw_params[name]
@@ -270,7 +255,10 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
         params[name] = ParameterSpec(
             name=name, pooling=pooling, centred=centred, why=entry.get("why", ""), **priors
         )
-    lik_raw = raw.get("likelihood", {})
+    return params
+
+
+def _likelihood(lik_raw: dict[str, Any], source: str) -> LikelihoodSpec:
     sigma_pooling = lik_raw.get("sigma_pooling", "shared")
     if sigma_pooling not in ("shared", "per_distribution"):
         raise SpecError(
@@ -280,14 +268,16 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
     nu = lik_raw.get("nu", 5.0)
     if not isinstance(nu, (int, float)) or nu <= 0:
         raise SpecError(f"{source}: [likelihood] nu must be a positive number, got {nu!r}")
-    likelihood = LikelihoodSpec(
+    return LikelihoodSpec(
         nu=float(nu),
         sigma_pooling=sigma_pooling,
         sigma=Prior.from_dict(
             lik_raw.get("sigma", {"dist": "HalfNormal", "sigma": 0.1}), f"{source}: [likelihood].sigma"
         ),
     )
-    disc_raw = dict(raw.get("discrepancy", {}))
+
+
+def _discrepancy(disc_raw: dict[str, Any], source: str) -> DiscrepancySpec:
     keys = [declared.name for declared in fields(DiscrepancySpec)]
     unknown = sorted(set(disc_raw) - set(keys))
     if unknown:
@@ -306,6 +296,29 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
             raise SpecError(
                 f"{source}: [discrepancy] {key} must be a whole number >= 1, got {disc_raw[key]!r}"
             )
+    return DiscrepancySpec(**disc_raw)
+
+
+def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
+    """Build and check a spec from plain data (a parsed TOML file or a saved fit)."""
+    if "law" not in raw:
+        raise SpecError(f"{source}: missing 'law' (one of the registered laws, e.g. 'transfer_gap')")
+    try:
+        law = get_law(raw["law"])
+    except BayesScalingError as err:
+        raise SpecError(f"{source}: {err}") from None
+    raw_params = raw.get("parameters", {})
+    missing = [name for name in law.parameters if name not in raw_params]
+    extra = [name for name in raw_params if name not in law.parameters]
+    if missing or extra:
+        raise SpecError(
+            f"{source}: law {law.name!r} has parameters {', '.join(law.parameters)}; "
+            + (f"missing [parameters.{'], ['.join(missing)}] " if missing else "")
+            + (f"unknown {', '.join(extra)}" if extra else "")
+        )
+    params = _parameters(raw_params, law, source)
+    likelihood = _likelihood(raw.get("likelihood", {}), source)
+    discrepancy = _discrepancy(dict(raw.get("discrepancy", {})), source)
     coordinates = raw.get("coordinates", "parameters")
     if coordinates not in COORDINATES:
         raise SpecError(f"{source}: coordinates must be one of {', '.join(COORDINATES)}, got {coordinates!r}")
@@ -335,7 +348,7 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
         description=raw.get("description", ""),
         min_runs_per_distribution=int(raw.get("min_runs_per_distribution", 1)),
         source=source,
-        discrepancy=DiscrepancySpec(**disc_raw),
+        discrepancy=discrepancy,
         coordinates=coordinates,
         sampling=sampling,
     )

@@ -12,7 +12,7 @@ from conftest import FAST, no_discrepancy
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
-from bayes_scaling.compare import LooWarning
+from bayes_scaling.comparison import LooWarning
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from conftest import point_fit
 import bayes_scaling as bs
 from bayes_scaling.data import RunsValidationError
 from bayes_scaling.decide import allocate, evaluate_experiment, rank_actions
+from bayes_scaling.prediction import band_table
 from bayes_scaling.simulate import law_loss
 
 TRUTH = pd.DataFrame(
@@ -431,7 +432,7 @@ def test_decisions_see_the_bands_prediction_sees(recovery_fit, misfit):
         for label, f in (("plain", recovery_fit), ("wrong", wrong))
     }
     grid = pd.DataFrame({"distribution": [name], "pretrain_tokens": [100 * p0], "finetune_tokens": [f0]})
-    band = bs.prediction_table(wrong, grid, kind="expected", prob=0.9)
+    band = band_table(wrong, grid, kind="expected", prob=0.9)
     assert ranked["wrong"].loss_q["far"] == pytest.approx(band.loss_upper[0], rel=0.04)  # Monte Carlo
     spread = {label: table.loss_q["far"] - table.expected_loss["far"] for label, table in ranked.items()}
     assert spread["wrong"] > 1.5 * spread["plain"]

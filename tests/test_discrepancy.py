@@ -26,6 +26,7 @@ from bayes_scaling.discrepancy.evidence import (
     learn_spread,
 )
 from bayes_scaling.discrepancy.learn import spread_speaks_for
+from bayes_scaling.prediction import band_table
 from bayes_scaling.spec import SpecError
 
 INPUTS = ("pretrain_tokens", "finetune_tokens")
@@ -262,7 +263,7 @@ def test_bands_widen_past_the_data_only_and_along_the_inputs_with_a_scale(exampl
     grid = pd.DataFrame(
         {"distribution": ["code", "code"], "pretrain_tokens": [1e10, 1e12], "finetune_tokens": [1e6, 1e6]}
     )
-    table = bs.prediction_table(wrong, grid, kind="observation", law_only_beside=True)
+    table = band_table(wrong, grid, kind="observation", law_only_beside=True)
     np.testing.assert_allclose(table.extrapolation_distance, [0.0, np.log(10)])
     assert table.extrapolation.tolist() == [False, True]
     width = table.loss_upper - table.loss_lower
@@ -271,13 +272,13 @@ def test_bands_widen_past_the_data_only_and_along_the_inputs_with_a_scale(exampl
     assert width[1] > 1.5 * law_only[1]  # 10x past: 5% x log 10 more spread on log loss
     # a scale along fine-tuning only leaves bands 10x past the pre-training data as they are
     along_f = dataclasses.replace(example_fit, discrepancy=Discrepancy(scales={"finetune_tokens": 0.05}))
-    table_f = bs.prediction_table(along_f, grid, kind="observation", law_only_beside=True)
+    table_f = band_table(along_f, grid, kind="observation", law_only_beside=True)
     np.testing.assert_allclose(table_f.loss_upper, table_f.loss_upper_law_only)
     # a widened spread of the parameters along pre-training: past the data only, by its factor
     spread = dataclasses.replace(
         example_fit, discrepancy=Discrepancy(spread_factors={"pretrain_tokens": 3.0})
     )
-    table_s = bs.prediction_table(spread, grid, kind="expected", law_only_beside=True)
+    table_s = band_table(spread, grid, kind="expected", law_only_beside=True)
     width_s = np.log(table_s.loss_upper / table_s.loss_lower)
     law_only_s = np.log(table_s.loss_upper_law_only / table_s.loss_lower_law_only)
     assert width_s[0] == pytest.approx(law_only_s[0])
@@ -290,7 +291,7 @@ def test_bands_widen_past_the_data_only_and_along_the_inputs_with_a_scale(exampl
     assert Discrepancy.from_dict(spread.discrepancy.to_dict()) == spread.discrepancy
     # the example's own fit (law exact) learned no discrepancy: bands past the data unchanged
     assert not example_fit.discrepancy.learned and example_fit.discrepancy.heldout_runs > 0
-    plain = bs.prediction_table(example_fit, grid, kind="observation", law_only_beside=True)
+    plain = band_table(example_fit, grid, kind="observation", law_only_beside=True)
     np.testing.assert_allclose(plain.loss_upper, plain.loss_upper_law_only)
 
 

@@ -18,10 +18,20 @@ def test_docs_build_without_warnings(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     pages = {p.stem for p in out.glob("*.html")}
-    assert {"index", "getting_started", "model", "data", "decisions", "cli", "api"} <= pages
+    assert {
+        "index",
+        "getting_started",
+        "model",
+        "data",
+        "decisions",
+        "cli",
+        "api",
+        "benchmarks",
+        "records",
+    } <= pages
     notebooks = sorted(p.stem for p in (out / "notebooks").glob("*.html"))
     assert len(notebooks) == 5 and notebooks[0] == "01_fit_transfer_gap"
     cli = (out / "cli.html").read_text()
     assert "--holdout-largest" in cli and "allocate" in cli  # generated from the parser
     api = (out / "api.html").read_text()
-    assert "bayes_scaling.fit" in api and "prediction_table" in api
+    assert "bayes_scaling.fit" in api and "plot_curves" in api and "SamplingPolicy" in api

@@ -19,7 +19,7 @@ from bayes_scaling.simulate import simulate_runs
 
 
 def gap_vs_truth(fit: bs.Fit, truth: pd.DataFrame) -> pd.DataFrame:
-    table = bs.gap_table(fit, prob=0.9).merge(truth, on="distribution")
+    table = bs.summary(fit, ["G"], prob=0.9).merge(truth, on="distribution")
     table["covered"] = (table.lower <= table.G) & (table.upper >= table.G)
     table["log_width"] = np.log(table.upper / table.lower)
     return table
@@ -239,7 +239,9 @@ def test_same_seed_gives_same_draws(recovery_runs):
 def test_saved_fit_gives_the_same_gap_table(example_fit, tmp_path):
     path = example_fit.save(tmp_path / "fit.nc")
     loaded = bs.Fit.load(path)
-    pd.testing.assert_frame_equal(bs.gap_table(loaded, 0.8), bs.gap_table(example_fit, 0.8))
+    pd.testing.assert_frame_equal(
+        bs.summary(loaded, ["G"], prob=0.8), bs.summary(example_fit, ["G"], prob=0.8)
+    )
     assert loaded.distributions == example_fit.distributions
     assert loaded.spec.to_dict() == example_fit.spec.to_dict()
     assert loaded.diagnostics == example_fit.diagnostics

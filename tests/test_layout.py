@@ -52,8 +52,39 @@ def test_no_module_imports_one_that_imports_it_back():
     circles = sorted(name for name in graph if reaches(name, name, {name}))
     assert circles == [], f"modules in an import circle: {circles}"
     # the direction of the pipeline: results are read by reports, never the other way
-    assert "bayes_scaling.report" not in graph["bayes_scaling.fit"]
-    assert "bayes_scaling.report" not in graph["bayes_scaling.predict"]
+    assert "bayes_scaling.report" not in graph["bayes_scaling.fitting"]
+    assert "bayes_scaling.report" not in graph["bayes_scaling.prediction"]
+    # the sampling policy reads data, never the sampler's state
+    assert (
+        not {"bayes_scaling.inference.compiled", "bayes_scaling.inference.posterior"}
+        & graph["bayes_scaling.inference.policy"]
+    )
+
+
+def test_the_public_api_is_small_and_says_what_it_does():
+    """At most 25 names at the top level; plots are plot_*; no function shadows a module."""
+    import bayes_scaling as bs
+
+    assert len(bs.__all__) <= 25
+    plots = [name for name in bs.__all__ if "plot" in name]
+    assert plots and all(name.startswith("plot_") for name in plots)
+    modules = {p.stem for p in PACKAGE.glob("*.py")} | {p.name for p in PACKAGE.iterdir() if p.is_dir()}
+    assert not set(bs.__all__) & modules, set(bs.__all__) & modules
+
+
+def test_fit_reads_as_the_pipeline():
+    """fit() is at most 40 lines of code (its docstring aside), and at most two functions in
+    the package are over 60 (the CLI's parser may be one)."""
+    long = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body[1:] if ast.get_docstring(node) else node.body
+                code = {n.lineno for stmt in body for n in ast.walk(stmt) if hasattr(n, "lineno")}
+                long[f"{_module_name(path)}.{node.name}"] = len(code)
+    assert long["bayes_scaling.fitting.fit"] <= 40, long["bayes_scaling.fitting.fit"]
+    over = sorted(name for name, count in long.items() if count > 60)
+    assert len(over) <= 2, over
 
 
 def test_package_is_at_the_root_not_under_src():

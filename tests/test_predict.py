@@ -77,7 +77,7 @@ def test_prediction_draws_are_labelled_and_reproducible(example_fit):
     # arviz-stats reads them as draws: one ESS per point, of the order of the draws
     import arviz_stats as azs
 
-    assert 1000 < float(azs.ess(first["loss"])) < 8000
+    assert 1000 < float(azs.ess(first["loss"]).squeeze()) < 8000
     np.testing.assert_array_equal(first["loss_observed"], predict(example_fit, grid, seed=3)["loss_observed"])
 
 

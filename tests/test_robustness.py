@@ -112,7 +112,7 @@ def test_fits_stay_finite_and_healthy_at_extreme_scales(scale):
     # 1e11-1e14 tokens, each fit warns about them); more than 0.5% would be a real failure.
     assert fit.diagnostics.divergences <= 0.005 * 4000
     assert fit.diagnostics.max_rhat < 1.05
-    table = bs.gap_table(fit)
+    table = bs.summary(fit, ["G"])
     covered = (table.lower <= truth.G.to_numpy()) & (truth.G.to_numpy() <= table.upper)
     assert covered.sum() >= 5
 
