@@ -32,7 +32,7 @@ import bayes_scaling as bs
 # The test suite sets BAYES_SCALING_FAST=1 to re-run every notebook quickly.
 FAST = os.environ.get("BAYES_SCALING_FAST") == "1"
 SAMPLING = {"draws": 200, "tune": 200, "chains": 2} if FAST else {}  # {}: the defaults, 4 x (300 + 1000)
-warnings.simplefilter("ignore", bs.SamplingWarning) if FAST else None
+warnings.simplefilter("ignore", bs.BayesScalingWarning) if FAST else None
 pd.set_option("display.precision", 3)
 
 # %%
@@ -133,6 +133,6 @@ bs.summary(fit_few, ["G"]).query("distribution == @held")
 rectified = bs.fit(runs, "rectified", seed=5, progress=False, **SAMPLING)
 transfer = bs.fit(runs, "transfer_gap", seed=5, progress=False, **SAMPLING)
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", bs.LooWarning)
+    warnings.simplefilter("ignore", bs.BayesScalingWarning)
     table = bs.compare({"transfer_gap": transfer, "rectified": rectified})
 table[["law", "rank", "elpd", "elpd_diff", "dse", "weight", "n_high_pareto_k"]]

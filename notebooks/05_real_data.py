@@ -40,7 +40,7 @@ import bayes_scaling as bs
 # The test suite sets BAYES_SCALING_FAST=1 to re-run every notebook quickly.
 FAST = os.environ.get("BAYES_SCALING_FAST") == "1"
 SAMPLING = {"draws": 200, "tune": 200, "chains": 2} if FAST else {}  # {}: the defaults (the pilot chooses)
-warnings.simplefilter("ignore", bs.SamplingWarning) if FAST else None
+warnings.simplefilter("ignore", bs.BayesScalingWarning) if FAST else None
 pd.set_option("display.precision", 3)
 
 # %%
