@@ -53,7 +53,7 @@ broken.loc[2, "val_loss"] = np.nan
 broken.loc[5, "D_ft"] = 0
 try:
     bs.data.validate_runs(broken, columns=mapping)
-except bs.RunsValidationError as err:
+except bs.BayesScalingError as err:
     print(err)
 
 # %% [markdown]
