@@ -76,7 +76,10 @@ fig, ax = plt.subplots(figsize=(5, 4.5))
 ax.errorbar(
     pred.loss_observed_median,
     pred.loss,
-    xerr=[pred.loss_observed_median - pred.loss_observed_lower, pred.loss_observed_upper - pred.loss_observed_median],
+    xerr=[
+        pred.loss_observed_median - pred.loss_observed_lower,
+        pred.loss_observed_upper - pred.loss_observed_median,
+    ],
     fmt="o",
     ms=3,
     alpha=0.6,
