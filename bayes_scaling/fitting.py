@@ -22,7 +22,7 @@ from .diagnostics import PriorWarning, SamplingWarning, check_floor_prior
 from .discrepancy import learn_discrepancy
 from .idata import attach_data
 from .inference.compiled import DEFAULT_CACHE, ModelCache
-from .inference.posterior import sample_posterior
+from .inference.posterior import Job, sample_posterior
 from .inference.refits import refits_for
 from .inference.settings import Adaptation, Centring, Sampler, SamplerConfig, SamplingPolicy
 from .model import Normalisation
@@ -101,19 +101,19 @@ def fit(
     if warn and (conflict := check_floor_prior(spec, runs)):
         warnings.warn(conflict, PriorWarning, stacklevel=2)
     normalisation = Normalisation.from_runs(runs, spec.law.inputs)
-    cache = DEFAULT_CACHE if cache is None else cache
-    start, compiled_before = time.perf_counter(), cache.compile_seconds
-    sampled = sample_posterior(spec, runs, normalisation, config, policy or spec.sampling, cache, seed)
+    job = Job(runs, normalisation, config, DEFAULT_CACHE if cache is None else cache, seed)
+    start, compiled_before = time.perf_counter(), job.cache.compile_seconds
+    sampled = sample_posterior(spec, job, policy or spec.sampling)
     idata = attach_data(sampled.idata, runs, sampled.plan, normalisation)
     refits = None
     if spec.discrepancy.method == "leave_future_out":
-        refits = refits_for(sampled.plan, runs, normalisation, config, cache, seed)
+        refits = refits_for(sampled.plan, job)
     discrepancy = learn_discrepancy(
         sampled.plan.spec, runs, normalisation, idata.posterior.to_dataset(), refits
     )
     diagnostics = dataclasses.replace(  # the timings: compiling, the pilot, sampling, the refits
         sampled.diagnostics, seconds=time.perf_counter() - start,
-        compile_seconds=cache.compile_seconds - compiled_before,
+        compile_seconds=job.cache.compile_seconds - compiled_before,
     )  # fmt: skip
     if warn:
         for problem in diagnostics.problems:

@@ -23,7 +23,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from shared_data import SHARED_DATA  # noqa: I001  (run from benchmarks/; sets BAYES_SCALING_DATA_DIR)
+from results import record  # noqa: I001  (run from benchmarks/)
+from shared_data import SHARED_DATA  # sets BAYES_SCALING_DATA_DIR
 
 import bayes_scaling as bs
 from bayes_scaling.backtesting import SUMMARY_COLUMNS
@@ -48,6 +49,9 @@ def report(name: str, runs: pd.DataFrame, model: str = "transfer_gap", **holdout
         f"discrepancy: {fit.discrepancy.describe()}"
     )
     print(result.summary[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    every = result.summary.set_index("distribution").loc["all"]
+    figures = {column: float(every[column]) for column in COLUMNS if column != "distribution"}
+    record("backtest_real", case=f"{name}, {model}: {result.holdout}", figures=figures | {"seconds": seconds})
 
 
 def lin2024_runs(name: str) -> pd.DataFrame:
@@ -71,7 +75,7 @@ def main() -> None:
     parser.add_argument("--simulated-seeds", type=int, default=4, help="law-exact data sets, seeds 0..N-1")
     args = parser.parse_args()
     only = args.only
-    warnings.simplefilter("ignore", bs.SamplingWarning)
+    warnings.simplefilter("ignore", bs.BayesScalingWarning)
     mikami = bs.load_dataset("mikami2021")
     if "mikami2021" in only:
         report("mikami2021", mikami, MIKAMI_MODEL, holdout_largest=("pretrain_tokens", 0.15))

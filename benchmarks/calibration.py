@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from results import record
 
 SETTINGS = {"few runs (8 per distribution)": 8, "many runs (30 per distribution)": 30}
 N_DISTRIBUTIONS = 8
@@ -104,6 +105,11 @@ def summarise(name: str, params, results: list[dict]) -> None:
             f"| {key} | {np.mean(inside50):.3f} | {np.mean(inside90):.3f} | {np.sqrt(0.09 / n):.3f} "
             f"| {' '.join(map(str, hist))} |"
         )
+        record("calibration", case=f"{name}: {key}", figures={
+            "datasets": len(results), "coverage_50": float(np.mean(inside50)),
+            "coverage_90": float(np.mean(inside90)), "binomial_sd_90": float(np.sqrt(0.09 / n)),
+            "rank_histogram": " ".join(map(str, hist)),
+        })  # fmt: skip
     if "bootstrap_G" in results[0]:
         covered = []
         for i, res in enumerate(results):
@@ -113,6 +119,9 @@ def summarise(name: str, params, results: list[dict]) -> None:
             covered += list((res["bootstrap_G"][:, 0] <= raw) & (raw <= res["bootstrap_G"][:, 1]))
         sd = np.sqrt(0.09 / len(covered))
         print(f"| G, least squares + bootstrap | | {np.mean(covered):.3f} | {sd:.3f} | |")
+        record("calibration", case=f"{name}: G, least squares + bootstrap", figures={
+            "datasets": len(results), "coverage_90": float(np.mean(covered)), "binomial_sd_90": sd,
+        })  # fmt: skip
     print(
         f"\ndivergent transitions per fit: median {np.median([r['divergences'] for r in results]):.0f}, "
         f"max {max(r['divergences'] for r in results)}"

@@ -67,7 +67,7 @@ def main() -> None:
         print(f"{name}: fresh process {fresh[:12]}, in process {first[:12]}, after other fits {after[:12]}, "
               f"cold cache on one core {cold[:12]}: {'identical' if same else 'DIFFERENT'}")  # fmt: skip
         record(
-            "determinism", case=name, command="cd benchmarks && ../.venv/bin/python determinism.py",
+            "determinism", case=name,
             figures={"identical": same, "digest": first[:12]},
         )  # fmt: skip
 

@@ -40,37 +40,24 @@ from results import record
 
 import bayes_scaling as bs
 from bayes_scaling.diagnostics import reported_variables
-from bayes_scaling.inference.compiled import DEFAULT_CACHE, CompiledModel, ModelCache
+from bayes_scaling.inference.compiled import DEFAULT_CACHE, ModelCache
 from bayes_scaling.inference.settings import SamplingPolicy
 from bayes_scaling.simulate import simulate_runs
 
 PILOT_ESS_PER_DRAW: list[float] = []  # the last pilot's smallest bulk ESS per draw kept
 
 
-class PilotRecordingCache(ModelCache):
-    """The process's compiled models, lent so that each pilot's smallest bulk ESS per draw
-    kept is noted (the pilot runs the policy's pilot chains)."""
-
-    def model(self, spec, n_distributions, sampler="nutpie"):
-        held = DEFAULT_CACHE.model(spec, n_distributions, sampler)
-
-        class Recording(CompiledModel):
-            def sample_each(self, runs, normalisation, config, run_weights, seeds, **kwargs):
-                trees = super().sample_each(runs, normalisation, config, run_weights, seeds, **kwargs)
-                if config.chains == SamplingPolicy().pilot_chains and len(trees) == 1:
-                    posterior = trees[0].posterior.to_dataset()
-                    posterior = posterior[reported_variables(posterior, spec)]
-                    kept = posterior.sizes["chain"] * posterior.sizes["draw"]
-                    ess_bulk = ess(posterior, method="bulk").values()
-                    PILOT_ESS_PER_DRAW.append(min(float(v.min()) for v in ess_bulk) / kept)
-                return trees
-
-        return Recording(
-            held.spec, held.distributions, held.sampler, held.compile_seconds, held._nutpie_model
-        )
+def note_pilot(model, config, draws, trees) -> None:
+    """Note each pilot's smallest bulk ESS per draw kept (the pilot runs the policy's pilot
+    chains, one run at a time)."""
+    if config.chains == SamplingPolicy().pilot_chains and len(trees) == 1:
+        posterior = trees[0].posterior.to_dataset()
+        posterior = posterior[reported_variables(posterior, model.spec)]
+        kept = posterior.sizes["chain"] * posterior.sizes["draw"]
+        PILOT_ESS_PER_DRAW.append(min(float(v.min()) for v in ess(posterior, method="bulk").values()) / kept)
 
 
-CACHE = PilotRecordingCache()
+CACHE = ModelCache(lend_from=DEFAULT_CACHE, on_sample=note_pilot)
 
 
 MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
@@ -180,10 +167,11 @@ def main() -> None:
                     health += f", pilot's min ESS per draw {PILOT_ESS_PER_DRAW[-1]:.3f}"
                 print(f"{setting}: {health}, {speed}", flush=True)
                 record(
-                    "health", case=setting, command="cd benchmarks && ../.venv/bin/python health.py",
+                    "health", case=setting,
                     figures={
                         "divergences": d.divergences, "max_rhat": d.max_rhat, "min_ess_bulk": d.min_ess_bulk,
                         "steps_per_draw": d.mean_steps_per_draw, "wall_seconds": wall,
+                        "compile_seconds": d.compile_seconds,
                         "coordinates": fit.spec.coordinates,
                     },
                 )  # fmt: skip

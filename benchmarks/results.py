@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shlex
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -44,8 +46,10 @@ def stamp() -> dict:
     }
 
 
-def record(benchmark: str, *, case: str, figures: dict, command: str) -> dict:
-    """Append one measurement of ``case`` (its figures: plain numbers or strings) and return it."""
+def record(benchmark: str, *, case: str, figures: dict, command: str | None = None) -> dict:
+    """Append one measurement of ``case`` (its figures: plain numbers or strings) and return it.
+    ``command``: what measured it (default: this process's own command line)."""
+    command = command or "cd benchmarks && ../.venv/bin/python " + " ".join(map(shlex.quote, sys.argv))
     line = {"benchmark": benchmark, "case": case, "command": command, "figures": figures, **stamp()}
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / f"{benchmark}.jsonl", "a") as out:

@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from results import record
 
 HERE = Path(__file__).resolve().parent
 
@@ -149,25 +150,39 @@ def main() -> None:
         "| divergences | steps/draw |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+
+    def measured(size, n_runs, r) -> None:
+        print(row(size, n_runs, r), flush=True)
+        figures = {"runs": n_runs, "wall_seconds": r["wall"], "compile_seconds": r.get("compile")}
+        if "ess" in r:  # the bootstrap has none
+            figures |= {
+                "min_ess_bulk": r["ess"],
+                "divergences": r["divergences"],
+                "steps_per_draw": r["steps"],
+            }
+        record("speed", case=f"{size}: {r['method']}", figures=figures)
+
+    def ratio_of(size, label, ratio) -> None:
+        print(f"| {size} | | ratio {label} | **{ratio:.1f}x** | | | | | |", flush=True)
+        record("speed", case=f"{size}: ratio {label}", figures={"ratio": ratio})
+
     for size in args.sizes:
         n_runs = len(data_for(size))
         ours = None
         if "a" in args.methods:
             ours, refit = in_fresh_process("a", size)
-            print(row(size, n_runs, ours), flush=True)
-            print(row(size, n_runs, refit), flush=True)
+            measured(size, n_runs, ours)
+            measured(size, n_runs, refit)
         if "b" in args.methods and size not in args.skip_handwritten:
             (theirs,) = in_fresh_process("b", size)
-            print(row(size, n_runs, theirs), flush=True)
-            for r, label in ((ours, "a/b"), (refit, "a refit/b")) if ours else ():
-                ratio = (r["ess"] / r["wall"]) / max(theirs["ess"] / theirs["wall"], 1e-9)
-                print(f"| {size} | | ratio {label}, min ESS/s | **{ratio:.1f}x** | | | | | |", flush=True)
+            measured(size, n_runs, theirs)
+            for r, label in ((ours, "a/b, min ESS/s"), (refit, "a refit/b, min ESS/s")) if ours else ():
+                ratio_of(size, label, (r["ess"] / r["wall"]) / max(theirs["ess"] / theirs["wall"], 1e-9))
         if "c" in args.methods and size not in args.skip_bootstrap:
             (boot,) = in_fresh_process("c", size)
-            print(row(size, n_runs, boot), flush=True)
+            measured(size, n_runs, boot)
             if ours:
-                ratio = boot["wall"] / ours["wall"]
-                print(f"| {size} | | ratio c/a, wall time | **{ratio:.1f}x** | | | | | |", flush=True)
+                ratio_of(size, "c/a, wall time", boot["wall"] / ours["wall"])
 
 
 if __name__ == "__main__":

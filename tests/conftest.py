@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.inference.compiled import DEFAULT_CACHE, CompiledModel, ModelCache, model_key
+from bayes_scaling.inference.compiled import DEFAULT_CACHE, ModelCache, model_key
 from bayes_scaling.simulate import DEFAULT_GRID, simulate_runs
 from bayes_scaling.spec import ModelSpec
 
@@ -134,10 +134,11 @@ def point_fit(
 class RecordingCache(ModelCache):
     """A model cache that lends the process's compiled models (nothing compiled twice) and
     records each sampling call: (coordinates, draws, tune, chains, adaptation, runs side by
-    side). What a test passes to ``bs.fit(cache=...)`` instead of patching the engine."""
+    side). What a test passes to ``bs.fit(cache=...)`` instead of patching the engine;
+    ``refuse``: an exception raised where a model is asked for (nothing may be sampled)."""
 
     def __init__(self, refuse: type[Exception] | None = None) -> None:
-        super().__init__()
+        super().__init__(lend_from=DEFAULT_CACHE, on_sample=self._record)
         self.calls: list[tuple] = []
         self.models: list[tuple] = []
         self.refuse = refuse
@@ -145,24 +146,11 @@ class RecordingCache(ModelCache):
     def model(self, spec, n_distributions, sampler="nutpie"):
         if self.refuse is not None:
             raise self.refuse
-        held = DEFAULT_CACHE.model(spec, n_distributions, sampler)
+        held = super().model(spec, n_distributions, sampler)
         self.models.append(model_key(spec, held.distributions))
-        calls = self.calls
+        return held
 
-        class Recording(CompiledModel):
-            def sample_each(self, runs, normalisation, config, run_weights, seeds, **kwargs):
-                calls.append(
-                    (
-                        spec.coordinates,
-                        kwargs["draws"],
-                        config.tuning,
-                        config.chains,
-                        config.adaptation,
-                        len(seeds),
-                    )
-                )
-                return super().sample_each(runs, normalisation, config, run_weights, seeds, **kwargs)
-
-        return Recording(
-            held.spec, held.distributions, held.sampler, held.compile_seconds, held._nutpie_model
+    def _record(self, model, config, draws, trees):
+        self.calls.append(
+            (model.spec.coordinates, draws, config.tuning, config.chains, config.adaptation, len(trees))
         )

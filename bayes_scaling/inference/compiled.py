@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,10 @@ class CompiledModel:
     sampler: str = "nutpie"
     compile_seconds: float = 0.0  # what building this object cost (0 for PyMC's engine)
     _nutpie_model: Any = field(default=None, repr=False)
+    # told of each call of sample_each: (this model, the config, draws per chain, the trees)
+    on_sample: Callable[[CompiledModel, SamplerConfig, int, list[xr.DataTree]], None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, spec: ModelSpec, distributions: int, sampler: str = "nutpie") -> CompiledModel:
@@ -174,10 +178,13 @@ class CompiledModel:
                 handle = self._pymc(runs, normalisation, data, target_accept, progress, **settings)
             started.append((data, handle))
         trees = [handle if blocking or self.sampler != "nutpie" else handle.wait() for _, handle in started]
-        return [
+        trees = [
             self.complete(tree, data, runs, seed)
             for tree, (data, _), seed in zip(trees, started, seeds, strict=True)
         ]
+        if self.on_sample is not None:
+            self.on_sample(self, config, draws, trees)
+        return trees
 
     def _nutpie(
         self, data, config: SamplerConfig, target_accept, progress, blocking, *, draws, tune, chains, seed
@@ -236,35 +243,51 @@ class ModelCache:
     pass your own to keep models apart (or :meth:`clear` it). What it holds changes how long
     a fit takes, never what it draws, and the sampling policy never looks in it.
     ``padded_max``: tables of up to this many distributions are padded to a power of two
-    (1: no padding, a model of each table's own size).
+    (1: no padding, a model of each table's own size). ``lend_from``: another cache whose
+    models this one hands out (compiled there, once; counted there). ``on_sample``: told of
+    every sampling call of the models handed out, to record what ran (tests, benchmarks).
     """
 
-    def __init__(self, padded_max: int = PADDED_DISTRIBUTIONS_MAX) -> None:
+    def __init__(
+        self,
+        padded_max: int = PADDED_DISTRIBUTIONS_MAX,
+        *,
+        lend_from: ModelCache | None = None,
+        on_sample: Callable[[CompiledModel, SamplerConfig, int, list[xr.DataTree]], None] | None = None,
+    ) -> None:
         self.padded_max = padded_max
+        self.lend_from = lend_from
+        self.on_sample = on_sample
         self._models: dict[tuple[tuple[str, int], str], CompiledModel] = {}
-        self.compile_seconds = 0.0  # spent compiling the models held (reported, never decided on)
+        self._compile_seconds = 0.0
+
+    @property
+    def compile_seconds(self) -> float:
+        """Seconds spent compiling the models held, or lent (reported, never decided on)."""
+        lent = 0.0 if self.lend_from is None else self.lend_from.compile_seconds
+        return self._compile_seconds + lent
 
     def model(self, spec: ModelSpec, n_distributions: int, sampler: str = "nutpie") -> CompiledModel:
         """The compiled model a table of ``n_distributions`` samples on, compiled once."""
-        distributions = padded_distributions(n_distributions, self.padded_max)
-        key = (model_key(spec, distributions), sampler)
-        if key not in self._models:
-            self._models[key] = CompiledModel.build(spec, distributions, sampler)
-            self.compile_seconds += self._models[key].compile_seconds
-        held = self._models[key]
+        if self.lend_from is not None:
+            held = self.lend_from.model(spec, n_distributions, sampler)
+        else:
+            distributions = padded_distributions(n_distributions, self.padded_max)
+            key = (model_key(spec, distributions), sampler)
+            if key not in self._models:
+                self._models[key] = CompiledModel.build(spec, distributions, sampler)
+                self._compile_seconds += self._models[key].compile_seconds
+            held = self._models[key]
         # a spec that shares the graph may differ in name or settings: sample with the caller's
-        return held if held.spec == spec else _with_spec(held, spec)
+        if held.spec != spec:
+            held = replace(held, spec=spec, compile_seconds=0.0)
+        return held if self.on_sample is None else replace(held, on_sample=self.on_sample)
 
     def __len__(self) -> int:
         return len(self._models)
 
     def clear(self) -> None:
         self._models.clear()
-
-
-def _with_spec(held: CompiledModel, spec: ModelSpec) -> CompiledModel:
-    """The same compiled model, read with another spec of the same graph (reused: no cost)."""
-    return CompiledModel(spec, held.distributions, held.sampler, 0.0, held._nutpie_model)
 
 
 DEFAULT_CACHE = ModelCache()

@@ -20,8 +20,9 @@ import xarray as xr
 from ..data import Runs
 from ..model import Normalisation
 from ..spec import ModelSpec
-from .compiled import CompiledModel, ModelCache
+from .compiled import CompiledModel
 from .policy import Plan
+from .posterior import Job
 from .settings import SamplerConfig
 
 
@@ -72,19 +73,12 @@ class LeaveFutureOutRefits:
         return dict(zip(held_out, self.get_inference_data(fitted), strict=True))
 
 
-def refits_for(
-    chosen: Plan,
-    runs: Runs,
-    normalisation: Normalisation,
-    config: SamplerConfig,
-    cache: ModelCache,
-    seed: int,
-) -> LeaveFutureOutRefits:
+def refits_for(chosen: Plan, job: Job) -> LeaveFutureOutRefits:
     """The refits of a fit that sampled with ``chosen``: on its compiled model, centring and
     target, with the spec's ``[discrepancy]`` run length, never longer than the fit's own,
     and its mass-matrix adaptation where it sets one (nutpie only)."""
     how: ModelSpec = chosen.spec
-    lengths = how.discrepancy
+    lengths, config = how.discrepancy, job.config
     adaptation = (
         lengths.adaptation if lengths.adaptation and config.sampler == "nutpie" else config.adaptation
     )
@@ -93,7 +87,7 @@ def refits_for(
         adaptation=adaptation, progress=False, draws=None, target_accept=None,
     )  # fmt: skip
     return LeaveFutureOutRefits(
-        model=cache.model(chosen.spec, len(runs.distributions), config.sampler), runs=runs,
-        normalisation=normalisation, config=short, draws=min(lengths.draws, chosen.draws),
-        target_accept=chosen.target_accept, centring=chosen.centring, seed=seed, progress=config.progress,
+        model=job.model(chosen.spec), runs=job.runs, normalisation=job.normalisation, config=short,
+        draws=min(lengths.draws, chosen.draws), target_accept=chosen.target_accept,
+        centring=chosen.centring, seed=job.seed, progress=config.progress,
     )  # fmt: skip
