@@ -24,6 +24,9 @@ TOKEN_COLUMNS = ("pretrain_tokens", "finetune_tokens", "params")
 
 # How many problems of one kind are listed by row before the rest are counted only.
 _MAX_ROWS_LISTED = 10
+# What a run table's CSV may say of itself in lines "# key = value" above its header, read
+# into DataFrame.attrs: its units travel with the file (see write_runs_csv).
+CSV_ATTRS = ("units", "loss_unit", "model", "source")
 
 
 class BayesScalingError(ValueError):
@@ -77,14 +80,51 @@ def rows_where(mask: np.ndarray | pd.Series) -> str:
     return _describe_rows(_rows(mask))
 
 
+def _first_row(problem: str) -> int:
+    """The first row number a problem names (0 for one that names none)."""
+    words = problem.split(maxsplit=2)
+    if len(words) > 1 and words[0] in ("row", "rows"):
+        return int(words[1].rstrip(",:"))
+    return 0
+
+
 def _describe_rows(rows: list[int]) -> str:
     shown = ", ".join(str(r) for r in rows[:_MAX_ROWS_LISTED])
     more = len(rows) - _MAX_ROWS_LISTED
     return f"row{'s' if len(rows) > 1 else ''} {shown}" + (f" and {more} more" if more > 0 else "")
 
 
+def write_runs_csv(table: pd.DataFrame, path: str | os.PathLike | None = None) -> str | None:
+    """Write a run table as CSV, its units (``attrs``) first as lines ``# units = images``,
+    so that :func:`read_runs_csv` gives them back. Returns the text where ``path`` is None."""
+    header = "".join(
+        f"# {key} = {table.attrs[key]}\n" for key in CSV_ATTRS if str(table.attrs.get(key, "")).strip()
+    )
+    text = header + table.to_csv(index=False)
+    if path is None:
+        return text
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return None
+
+
+def _csv_attrs(head: bytes) -> tuple[dict[str, str], int]:
+    """The ``# key = value`` lines at the top of a CSV (see :func:`write_runs_csv`), and how
+    many lines they take."""
+    attrs, lines = {}, 0
+    for line in head.decode("utf-8", errors="replace").splitlines():
+        if not line.startswith("#"):
+            break
+        lines += 1
+        key, sep, value = line[1:].partition("=")
+        if sep and key.strip() in CSV_ATTRS:
+            attrs[key.strip()] = value.strip()
+    return attrs, lines
+
+
 def read_runs_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV run table, turning unreadable files into one clear error."""
+    """Read a CSV run table, turning unreadable files into one clear error. Lines
+    ``# units = ...``, ``# loss_unit = ...`` above the header go into ``attrs``."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise BayesScalingError(f"{path}: no such file")
@@ -102,8 +142,9 @@ def read_runs_csv(path: str | os.PathLike) -> pd.DataFrame:
                 f"{path}: not a text CSV file (binary content, not UTF-8 text); expected a CSV "
                 "with a header row such as distribution,pretrain_tokens,finetune_tokens,loss"
             ) from None
+    attrs, comment_lines = _csv_attrs(head)
     try:
-        table = pd.read_csv(path)
+        table = pd.read_csv(path, skiprows=comment_lines)
     except UnicodeDecodeError:
         raise BayesScalingError(f"{path}: not a text CSV file (it could not be decoded as UTF-8)") from None
     except pd.errors.EmptyDataError:
@@ -116,6 +157,7 @@ def read_runs_csv(path: str | os.PathLike) -> pd.DataFrame:
             "not a CSV run table. Expected comma-separated columns such as "
             "distribution,pretrain_tokens,finetune_tokens,loss"
         )
+    table.attrs.update(attrs)
     return table
 
 
@@ -157,6 +199,31 @@ def _numeric_column(raw: pd.Series, name: str, zero_allowed: bool, problems: lis
     return values
 
 
+def _renamed(data, columns: Mapping[str, str] | None, source: str) -> pd.DataFrame:
+    """The table read (a CSV path) or copied (a DataFrame), its columns renamed by ``columns``."""
+    if isinstance(data, (str, os.PathLike)):
+        table = read_runs_csv(data)
+    elif isinstance(data, pd.DataFrame):
+        table = data.copy()
+    else:
+        raise BayesScalingError(f"runs must be a pandas DataFrame or a CSV path, got {type(data).__name__}")
+    if columns:
+        unknown = [c for c in columns if c not in table.columns]
+        if unknown:
+            raise RunsValidationError(
+                [
+                    f"column mapping names {c!r}, which is not in the table "
+                    f"(columns are: {', '.join(map(str, table.columns))})"
+                    for c in unknown
+                ],
+                source,
+            )
+        attrs = dict(table.attrs)
+        table = table.rename(columns=dict(columns))
+        table.attrs = attrs
+    return table.reset_index(drop=True)
+
+
 def validate_runs(
     data: pd.DataFrame | str | os.PathLike,
     required: Iterable[str] = ("pretrain_tokens", "finetune_tokens"),
@@ -167,6 +234,7 @@ def validate_runs(
     units: str | None = None,
     loss_unit: str | None = None,
     source: str | None = None,
+    default_loss_unit: str = "nats/token",
 ) -> Runs:
     """Check a run table against the schema and return clean arrays and labels.
 
@@ -185,37 +253,22 @@ def validate_runs(
         Fewest runs a distribution needs for its own parameters to be fitted.
     units, loss_unit
         What the input columns count (default ``tokens``) and what the loss measures
-        (default ``nats/token``); stored with the fit and echoed in tables and plots. A
-        DataFrame from :func:`load_dataset` carries its own (``attrs``), used when these
-        are not given.
+        (default ``default_loss_unit``); stored with the fit and echoed in tables and plots.
+        A DataFrame from :func:`load_dataset`, or a CSV written by :func:`write_runs_csv`,
+        carries its own (``attrs``), used when these are not given.
+    default_loss_unit
+        What the loss measures where neither ``loss_unit`` nor the table says: a spec's own
+        (an error-rate spec's is ``error rate``), else ``nats/token``.
 
     Raises
     ------
     RunsValidationError
         Listing every problem found, not only the first.
     """
-    attrs = dict(data.attrs) if isinstance(data, pd.DataFrame) else {}
     if isinstance(data, (str, os.PathLike)):
         source = source or os.fspath(data)
-        table = read_runs_csv(data)
-    elif isinstance(data, pd.DataFrame):
-        table = data.copy()
-    else:
-        raise BayesScalingError(f"runs must be a pandas DataFrame or a CSV path, got {type(data).__name__}")
-    source = source or "runs"
-    if columns:
-        unknown = [c for c in columns if c not in table.columns]
-        if unknown:
-            raise RunsValidationError(
-                [
-                    f"column mapping names {c!r}, which is not in the table "
-                    f"(columns are: {', '.join(map(str, table.columns))})"
-                    for c in unknown
-                ],
-                source,
-            )
-        table = table.rename(columns=dict(columns))
-    table = table.reset_index(drop=True)
+    table = _renamed(data, columns, source or "runs")
+    source, attrs = source or "runs", dict(table.attrs)
     required = tuple(required)
     allow_zero = set(allow_zero)
     problems: list[str] = []
@@ -223,7 +276,10 @@ def validate_runs(
     needed = (DISTRIBUTION, *required, LOSS)
     missing = [c for c in needed if c not in table.columns]
     for name in missing:
-        hint = f" (map yours with columns={{'your_name': '{name}'}})"
+        hint = (
+            f" (name yours so: columns={{'your_name': '{name}'}} in Python, "
+            f"--columns your_name={name} on the command line)"
+        )
         why = "needed by this law" if name in TOKEN_COLUMNS else "always needed"
         problems.append(f"missing column {name!r}, {why}{hint}")
     if table.empty:
@@ -241,6 +297,7 @@ def validate_runs(
 
     for name in (*required, LOSS):
         table[name] = _numeric_column(table[name], name, name in allow_zero, problems)
+    problems.sort(key=_first_row)  # by the first row each names, as a reader goes down the file
 
     if not blank.all():
         labels = labels[~blank].astype(str)
@@ -262,6 +319,6 @@ def validate_runs(
         table=table,
         distributions=distributions,
         distribution_index=index,
-        units=units or attrs.get("units", "tokens"),
-        loss_unit=loss_unit or attrs.get("loss_unit", "nats/token"),
+        units=units or attrs.get("units") or "tokens",
+        loss_unit=loss_unit or attrs.get("loss_unit") or default_loss_unit,
     )

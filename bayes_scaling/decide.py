@@ -21,7 +21,7 @@ import pandas as pd
 
 from .data import ALL_DISTRIBUTIONS, DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
 from .draws import equal_tailed
-from .prediction import law_error, observation_noise, point_parameters, with_law_error
+from .prediction import law_error, observation_noise, point_parameters, with_law_error, within_loss_bounds
 
 if TYPE_CHECKING:
     from .result import Fit
@@ -292,17 +292,21 @@ def portfolio_losses(
                 for block in range(0, n_draws, DRAW_BLOCK):
                     rows = slice(block, block + DRAW_BLOCK)
                     log_loss = fit.law.log_loss(*log_all, **{k: v[rows] for k, v in column.items()})
-                    loss = np.exp(with_law_error(log_loss, spread, sd, standard[rows], centre))
+                    loss = within_loss_bounds(
+                        fit, np.exp(with_law_error(log_loss, spread, sd, standard[rows], centre))
+                    )
                     after[rows] += weights[name] * loss[:, :-1][:, inverse]
                     before[rows] += weights[name] * loss[:, -1]
                 continue
             # blocks of draws keep each step of the law's arithmetic inside the CPU cache
             for block in range(0, n_draws, DRAW_BLOCK):
                 rows = slice(block, block + DRAW_BLOCK)
-                loss = fit.law.loss(log_p, log_f, **{k: v[rows] for k, v in column.items()})
+                loss = within_loss_bounds(
+                    fit, fit.law.loss(log_p, log_f, **{k: v[rows] for k, v in column.items()})
+                )
                 after[rows] += weights[name] * loss[:, inverse]
-            before += weights[name] * fit.law.loss(
-                np.log(p0), np.log(f0), **{k: v[:, 0] for k, v in column.items()}
+            before += weights[name] * within_loss_bounds(
+                fit, fit.law.loss(np.log(p0), np.log(f0), **{k: v[:, 0] for k, v in column.items()})
             )
         return after, before
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from .calibration import MisfitWarning, describe_misfit, level_misfits
 from .data import Runs, validate_runs
 from .diagnostics import PriorWarning, SamplingWarning, check_floor_prior
 from .discrepancy import learn_discrepancy
@@ -115,18 +116,29 @@ def fit(
         sampled.diagnostics, seconds=time.perf_counter() - start,
         compile_seconds=job.cache.compile_seconds - compiled_before,
     )  # fmt: skip
-    if warn:
-        for problem in diagnostics.problems:
-            warnings.warn(f"{sampled.plan.spec.name}: {problem}", SamplingWarning, stacklevel=2)
-    return Fit(
+    fitted = Fit(
         idata=idata, spec=sampled.plan.spec, normalisation=normalisation, distributions=runs.distributions,
         units=runs.units, loss_unit=runs.loss_unit, diagnostics=diagnostics, discrepancy=discrepancy,
         sampler=config,
     )  # fmt: skip
+    if warn:
+        _warn_of(fitted, seed)
+    return fitted
+
+
+def _warn_of(fitted: Fit, seed: int) -> None:
+    """A SamplingWarning per diagnostic problem, a MisfitWarning per level of a distribution
+    whose runs fall outside their bands by more than chance (:mod:`bayes_scaling.calibration`)."""
+    name = fitted.spec.name
+    for problem in fitted.diagnostics.problems:
+        warnings.warn(f"{name}: {problem}", SamplingWarning, stacklevel=3)
+    for _, row in level_misfits(fitted, seed).iterrows():
+        warnings.warn(f"{name}: {describe_misfit(row, fitted.loss_unit)}", MisfitWarning, stacklevel=3)
 
 
 def _validated(runs, spec: ModelSpec, columns, units, loss_unit) -> Runs:
     return validate_runs(
         runs, spec.law.inputs, columns=columns, allow_zero=spec.law.zero_allowed,
         min_runs_per_distribution=spec.min_runs_per_distribution, units=units, loss_unit=loss_unit,
+        default_loss_unit=spec.loss.unit or "nats/token",
     )  # fmt: skip

@@ -148,8 +148,17 @@ def predict(
     if discrepancy:
         log_loss = with_law_error(log_loss, *_law_error_beyond(fit, beyond, labels), standard)
     values = {"loss": np.exp(log_loss), "loss_observed": np.exp(log_loss + noise)}
+    values = {name: within_loss_bounds(fit, value) for name, value in values.items()}
     values |= {name: function(*log_inputs, **params) for name, function in fit.law.derived.items()}
     return _labelled(fit, values, grid, combined_distance(beyond))
+
+
+def within_loss_bounds(fit: Fit, loss: np.ndarray) -> np.ndarray:
+    """Loss draws kept inside what such a loss can be (the spec's ``[loss] upper``: 1 for an
+    error rate). Noise and misfit act on log loss, which keeps a loss above 0 but not below
+    1: a draw past the bound is at the bound, so no band leaves it."""
+    upper = fit.spec.loss.upper
+    return loss if upper is None else np.minimum(loss, upper)
 
 
 def _labelled(

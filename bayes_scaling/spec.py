@@ -106,6 +106,15 @@ class ParameterSpec:
 
 
 @dataclass(frozen=True)
+class LossSpec:
+    """What the loss is, where a table does not say: its unit, and the bounds no loss of this
+    kind can leave (an error rate lies in [0, 1]). Bands are kept inside the bounds."""
+
+    unit: str | None = None  # None: the table's own, else nats/token
+    upper: float | None = None  # None: unbounded above (a cross-entropy); 1 for an error rate
+
+
+@dataclass(frozen=True)
 class LikelihoodSpec:
     """Student-t on log loss, robust to the odd bad run."""
 
@@ -159,6 +168,7 @@ class ModelSpec:
     coordinates: Coordinates = "parameters"
     # the sampling policy's thresholds: the defaults, with what a [sampling] table overrides
     sampling: SamplingPolicy = field(default_factory=SamplingPolicy)
+    loss: LossSpec = field(default_factory=LossSpec)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, the same shape as the TOML file; saved with every fit."""
@@ -184,6 +194,7 @@ class ModelSpec:
             "discrepancy": asdict(self.discrepancy),
             "coordinates": self.coordinates,
             "sampling": self.sampling.overrides(),
+            "loss": {k: v for k, v in asdict(self.loss).items() if v is not None},
             "parameters": params,
         }
 
@@ -277,6 +288,21 @@ def _likelihood(lik_raw: dict[str, Any], source: str) -> LikelihoodSpec:
     )
 
 
+def _loss(loss_raw: dict[str, Any], source: str) -> LossSpec:
+    unknown = sorted(set(loss_raw) - {"unit", "upper"})
+    if unknown:
+        raise SpecError(f"{source}: [loss] takes unit and upper; unexpected {', '.join(unknown)}")
+    unit, upper = loss_raw.get("unit"), loss_raw.get("upper")
+    if unit is not None and (not isinstance(unit, str) or not unit.strip()):
+        raise SpecError(f"{source}: [loss] unit must be a text such as 'error rate', got {unit!r}")
+    if upper is not None and (isinstance(upper, bool) or not isinstance(upper, (int, float)) or upper <= 0):
+        # a bool is an int to Python, never a bound
+        raise SpecError(
+            f"{source}: [loss] upper must be a positive number (1 for an error rate), got {upper!r}"
+        )
+    return LossSpec(unit=unit, upper=None if upper is None else float(upper))
+
+
 def _discrepancy(disc_raw: dict[str, Any], source: str) -> DiscrepancySpec:
     keys = [declared.name for declared in fields(DiscrepancySpec)]
     unknown = sorted(set(disc_raw) - set(keys))
@@ -336,6 +362,7 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
                 f"{', '.join(shared)} is shared: make it hierarchical or independent, "
                 "or use coordinates = 'parameters'"
             )
+    loss = _loss(dict(raw.get("loss", {})), source)
     try:
         sampling = SamplingPolicy.from_dict(dict(raw.get("sampling", {})), f"{source}: [sampling]")
     except SettingsError as err:
@@ -351,6 +378,7 @@ def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:
         discrepancy=discrepancy,
         coordinates=coordinates,
         sampling=sampling,
+        loss=loss,
     )
 
 

@@ -93,15 +93,19 @@ def point_fit(
     jitter: float = 0.0,
     seed: int = 0,
     state: tuple[float, float] = (1e10, 1e6),
+    runs: pd.DataFrame | None = None,
+    model: str = "transfer_gap",
+    sigma: float = 0.01,
 ) -> bs.Fit:
     """A Fit whose posterior is the given raw-unit parameters (plus optional log-normal
-    jitter per draw): decisions can then be checked against the deterministic law."""
+    jitter per draw): decisions can then be checked against the deterministic law. Its runs
+    are one per distribution at ``state`` unless given."""
     import xarray as xr
 
     from bayes_scaling.model import Normalisation
     from bayes_scaling.spec import load_spec
 
-    spec = load_spec("transfer_gap")
+    spec = load_spec(model)
     rng = np.random.default_rng(seed)
     names = list(truth.distribution)
     post = {}
@@ -112,13 +116,16 @@ def point_fit(
             post[name] = (("chain", "draw"), values[..., 0])
         else:
             post[name] = (("chain", "draw", "distribution"), values)
-    post["sigma"] = (("chain", "draw"), np.full((1, draws), 0.01))
-    runs = pd.DataFrame(
-        {"distribution": names, "pretrain_tokens": state[0], "finetune_tokens": state[1], "loss": 2.0}
-    )
+    post["sigma"] = (("chain", "draw"), np.full((1, draws), sigma))
+    if runs is None:
+        runs = pd.DataFrame(
+            {"distribution": names, "pretrain_tokens": state[0], "finetune_tokens": state[1], "loss": 2.0}
+        )
     tree = xr.DataTree.from_dict(
         {
-            "posterior": xr.Dataset(post, coords={"distribution": names}),
+            "posterior": xr.Dataset(
+                post, coords={"chain": [0], "draw": np.arange(draws), "distribution": names}
+            ),
             "runs": xr.Dataset.from_dataframe(runs.rename_axis("run")),
         }
     )

@@ -36,6 +36,29 @@ def test_missing_column_names_the_column_and_the_mapping():
         validate_runs(table().drop(columns="finetune_tokens"))
 
 
+def test_problems_are_listed_in_the_order_of_their_rows():
+    bad = table().assign(
+        loss=["x", 2.0, None, 2.0, -1.0, 2.0], pretrain_tokens=[1.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    )
+    with pytest.raises(RunsValidationError) as caught:
+        validate_runs(bad)
+    firsts = [int(p.split()[1].rstrip(",:")) for p in caught.value.problems]
+    assert firsts == sorted(firsts) == [1, 2, 3, 5], caught.value.problems
+
+
+def test_units_travel_with_a_csv(tmp_path):
+    from bayes_scaling.data import read_runs_csv, write_runs_csv
+
+    frame = table()
+    frame.attrs = {"units": "images", "loss_unit": "test error (1 - top-1 accuracy)", "model": "x"}
+    write_runs_csv(frame, tmp_path / "runs.csv")
+    back = read_runs_csv(tmp_path / "runs.csv")
+    assert back.attrs == frame.attrs
+    pd.testing.assert_frame_equal(back, frame)
+    runs = validate_runs(tmp_path / "runs.csv")
+    assert (runs.units, runs.loss_unit) == ("images", "test error (1 - top-1 accuracy)")
+
+
 def test_column_mapping_renames_first():
     runs = validate_runs(
         table().rename(columns={"finetune_tokens": "D_ft"}), columns={"D_ft": "finetune_tokens"}

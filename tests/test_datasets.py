@@ -143,8 +143,18 @@ def test_units_of_a_data_set_reach_the_fit_tables_and_plots(tmp_path, capsys):
     assert main([*argv, "--draws", "50", "--tune", "50", "--chains", "1", "--quiet"]) == 0
     assert bs.Fit.load(out).loss_unit == "error rate"
     assert main(["dataset", "mikami2021"]) == 0
-    written = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    np.testing.assert_allclose(written.loss, runs.loss)
+    text = capsys.readouterr().out
+    assert text.startswith("# units = images\n# loss_unit = test error (1 - top-1 accuracy)\n")
+    np.testing.assert_allclose(pd.read_csv(io.StringIO(text), comment="#").loss, runs.loss)
+    # the CSV route keeps them: a CSV written as `dataset -o` writes it, fitted with no flags
+    # (and no --model: the CSV names its spec) is in images and test error, not nats/token
+    bs.data.write_runs_csv(subset, csv)
+    argv = ["fit", str(csv), "-o", str(out), "--draws", "50", "--tune", "50", "--chains", "1", "--quiet"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "model 'transfer_gap_error_rate'" in err and "note:" not in err
+    assert "inputs in images, loss in test error (1 - top-1 accuracy)" in err
+    assert (bs.Fit.load(out).units, bs.Fit.load(out).spec.name) == ("images", "transfer_gap_error_rate")
 
 
 def test_backtest_of_a_catalogued_table_uses_the_model_for_its_units(monkeypatch, capsys):
@@ -156,7 +166,7 @@ def test_backtest_of_a_catalogued_table_uses_the_model_for_its_units(monkeypatch
         raise bs.BayesScalingError("recorded")
 
     monkeypatch.setattr(bs, "backtest", record)
-    holdout = ["--holdout-largest", "pretrain_tokens:0.3"]
+    holdout = ["--holdout-largest", "pretrain_tokens=0.3"]
     assert main(["backtest", "mikami2021", *holdout]) == 2
     assert main(["backtest", "mikami2021", *holdout, "--model", "transfer_gap"]) == 2
     assert chosen == ["transfer_gap_error_rate", "transfer_gap"]

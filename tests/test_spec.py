@@ -40,6 +40,11 @@ def test_error_rate_spec_changes_only_the_prior_on_E():
         base.discrepancy,
         base.coordinates,
     )
+    # and what its loss is: an error rate, never above 1 (a cross-entropy has no such bound)
+    assert (error_rate.loss.unit, error_rate.loss.upper) == ("error rate", 1.0)
+    assert (base.loss.unit, base.loss.upper) == (None, None)
+    assert spec_from_dict(error_rate.to_dict()).loss == error_rate.loss  # saved with every fit
+    assert load_spec("few_shot_error_rate").loss == error_rate.loss  # what extends it keeps it
 
 
 def test_a_spec_extends_another_beside_it(tmp_path):
@@ -90,6 +95,9 @@ def test_edited_spec_from_a_path(tmp_path):
         (lambda d: d.update(coordinates="whitened"), "coordinates must be one of parameters, reference_loss"),
         (lambda d: d["discrepancy"].update(adaptation="dense"), "adaptation must be 'diag' or 'low_rank'"),
         (lambda d: d["discrepancy"].update(refits=3), "unexpected refits"),
+        (lambda d: d.update(loss={"upper": 0}), r"\[loss\] upper must be a positive number"),
+        (lambda d: d.update(loss={"upper": True}), r"\[loss\] upper must be a positive number"),
+        (lambda d: d.update(loss={"lower": 0}), r"\[loss\] takes unit and upper; unexpected lower"),
         (
             lambda d: (
                 d.update(coordinates="reference_loss")
