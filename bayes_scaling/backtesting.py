@@ -32,6 +32,7 @@ SUMMARY_COLUMNS = (
     "median_abs_log_error",
     "median_width_90",
     "median_width_90_law_only",
+    "interval_score_90",
     "median_extrapolation_distance",
 )
 
@@ -53,21 +54,20 @@ class Backtest:
     fit: Fit | None = None
 
 
-Holdout = tuple[str, float] | str  # ("pretrain_tokens", 1e10), or "pretrain_tokens=1e10" / "...:0.25"
+Holdout = tuple[str, float] | str  # ("pretrain_tokens", 1e10), or "pretrain_tokens=1e10"
 
 
-def parse_holdout(value: Holdout | None, separator: str) -> tuple[str, float] | None:
-    """``(column, number)`` from a tuple or from text ``COLUMN<separator>NUMBER``."""
+def parse_holdout(value: Holdout | None, example: str) -> tuple[str, float] | None:
+    """``(column, number)`` from a tuple or from text ``COLUMN=NUMBER``."""
     if value is None or isinstance(value, tuple):
         return value
-    column, found, number = str(value).partition(separator)
+    column, found, number = str(value).partition("=")
     try:
         if found:
             return column.strip(), float(number)
     except ValueError:
         pass
-    example = "pretrain_tokens=1e10" if separator == "=" else "pretrain_tokens:0.25"
-    raise BayesScalingError(f"hold-out {value!r}: write COLUMN{separator}NUMBER, e.g. {example}")
+    raise BayesScalingError(f"hold-out {value!r}: write COLUMN=NUMBER, e.g. {example}")
 
 
 def holdout_mask(
@@ -117,11 +117,22 @@ def holdout_mask(
     return held
 
 
+def interval_score(observed, lower, upper, alpha: float) -> np.ndarray:
+    """The interval score of central (1 - alpha) bands on log loss (Gneiting and Raftery 2007,
+    a proper score; lower is better): the band's log width, plus 2 / alpha times how far the
+    run falls outside it."""
+    observed, lower, upper = (np.log(np.asarray(v, dtype=float)) for v in (observed, lower, upper))
+    below, above = np.maximum(lower - observed, 0.0), np.maximum(observed - upper, 0.0)
+    return (upper - lower) + (2.0 / alpha) * (below + above)
+
+
 def score_bands(runs: pd.DataFrame) -> pd.DataFrame:
     """Per distribution and over all (``all``): how many runs were held out, the share inside
     their 50% and 90% bands (and the law-only 90% band), the median |log(observed /
     median prediction)|, the median relative width of the 90% bands ((upper - lower) /
-    median) and the median extrapolation distance.
+    median), the mean interval score of the 90% bands on log loss (:func:`interval_score`:
+    lower is better; coverage alone rewards bands too wide) and the median extrapolation
+    distance.
 
     ``runs`` needs ``distribution, loss, median, lower_50, upper_50, lower_90, upper_90,
     lower_90_law_only, upper_90_law_only, extrapolation_distance``.
@@ -141,6 +152,7 @@ def score_bands(runs: pd.DataFrame) -> pd.DataFrame:
             "median_width_90_law_only": float(
                 np.median((part.upper_90_law_only - part.lower_90_law_only) / part["median"])
             ),
+            "interval_score_90": float(np.mean(interval_score(loss, part.lower_90, part.upper_90, 0.1))),
             "median_extrapolation_distance": float(np.median(part.extrapolation_distance)),
         }
 
@@ -163,10 +175,11 @@ def backtest(
 
     ``holdout_above=("pretrain_tokens", 1e10)`` holds out every run above the cut-off;
     ``holdout_largest=("finetune_tokens", 0.25)`` each distribution's largest quarter (by
-    distinct values); text works too (``"pretrain_tokens=1e10"``, ``"finetune_tokens:0.25"``).
+    distinct values); text works too (``"pretrain_tokens=1e10"``, ``"finetune_tokens=0.25"``).
     ``fit_options`` go to :func:`fit` (draws, tune, chains, ...).
     """
-    holdout_above, holdout_largest = parse_holdout(holdout_above, "="), parse_holdout(holdout_largest, ":")
+    holdout_above = parse_holdout(holdout_above, "pretrain_tokens=1e10")
+    holdout_largest = parse_holdout(holdout_largest, "finetune_tokens=0.25")
     spec = load_spec(model)
     valid = validate_runs(
         runs, spec.law.inputs, columns=columns, allow_zero=spec.law.zero_allowed, source=None

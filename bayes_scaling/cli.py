@@ -6,7 +6,9 @@ No statistics here. Bad input exits with status 2 and one readable message on st
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -29,21 +31,16 @@ def _fit(args: argparse.Namespace) -> int:
         raise bs.BayesScalingError(
             f"--output {args.output}: a fit is saved as netCDF; give a file name ending in .nc"
         )
-    spec = bs.load_spec(args.model)  # unknown model fails before the data are read
+    spec = bs.load_spec(args.model) if args.model else None  # an unknown model fails first
+    runs = _read_runs(args.runs, args.units, args.loss_unit)
+    spec = spec or bs.load_spec(runs.attrs.get("model", "transfer_gap"))
     print(spec.describe(), file=sys.stderr)
     fitted = bs.fit(
-        args.runs,
-        spec,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        seed=args.seed,
-        target_accept=args.target_accept,
-        sampler=args.sampler,
-        progress=not args.quiet,
-        units=args.units,
-        loss_unit=args.loss_unit,
-    )
+        runs, spec, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+        target_accept=args.target_accept, sampler=args.sampler, progress=not args.quiet,
+        columns=_columns(args.columns),
+    )  # fmt: skip
+    print(f"inputs in {fitted.units}, loss in {fitted.loss_unit}", file=sys.stderr)
     print(fitted.diagnostics.summary_line(), file=sys.stderr)
     fitted.save(args.output)
     print(f"wrote {args.output}", file=sys.stderr)
@@ -76,7 +73,7 @@ def _summary(args: argparse.Namespace) -> int:
     _emit(
         table,
         args.csv,
-        f"{fitted.law.name}: {fitted.law.description}, inputs in {fitted.units} "
+        f"{fitted.spec.name}: {fitted.law.description}, inputs in {fitted.units} "
         f"({args.prob:.0%} credible interval; distribution * = shared by all)",
     )
     return 0
@@ -84,19 +81,28 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _dataset(args: argparse.Namespace) -> int:
     if args.name is None:
-        shown = bs.list_datasets()[["name", "units", "loss_unit", "model", "description"]]
-        print(format_table(shown, "run tables (real ones fetched from their source on first use)"))
+        listed = bs.list_datasets()
+        print(
+            format_table(
+                listed[["name", "units", "loss_unit", "model"]], "run tables (real ones fetched on first use)"
+            )
+        )
+        for row in listed.itertuples():  # the descriptions below, wrapped for a terminal
+            print(
+                textwrap.fill(row.description, 96, initial_indent=f"\n{row.name}: ", subsequent_indent="  ")
+            )
         return 0
     table = bs.load_dataset(args.name)
     if args.output:
-        table.to_csv(args.output, index=False)
+        bs.data.write_runs_csv(table, args.output)
         print(
             f"wrote {args.output}: {len(table)} runs, inputs in {table.attrs['units']}, "
-            f"loss = {table.attrs['loss_unit']}",
+            f"loss = {table.attrs['loss_unit']} (said in its first lines, which fit and backtest read); "
+            f"fit it with: bayes-scaling fit {args.output} -o fit.nc",
             file=sys.stderr,
         )
     else:
-        table.to_csv(sys.stdout, index=False)
+        sys.stdout.write(bs.data.write_runs_csv(table))
     return 0
 
 
@@ -111,6 +117,7 @@ def _backtest(args: argparse.Namespace) -> int:
         "chains": args.chains,
         "seed": args.seed,
         "target_accept": args.target_accept,
+        "columns": _columns(args.columns),
     }
     if args.holdout_above is not None and "," in args.holdout_above:
         column, _, values = args.holdout_above.partition("=")
@@ -133,10 +140,9 @@ def _backtest(args: argparse.Namespace) -> int:
         result = bs.backtest(runs, model, **where, **options)
         print(result.fit.diagnostics.summary_line(), file=sys.stderr)
         table = result.summary
-        title = (
-            f"backtest, held out: {result.holdout}; bands of new runs, loss in {result.fit.loss_unit} "
-            f"(the law's misfit: {result.fit.discrepancy.describe()})"
-        )
+        held, unit = int(table["held_out"].iloc[-1]), result.fit.loss_unit
+        title = f"backtest: {held} runs held out ({result.holdout}); bands of new runs, loss in {unit}"
+        print("the law's misfit in the refit:\n" + result.fit.discrepancy.describe(), file=sys.stderr)
         if args.plot:
             bs.plot_backtest(result, path=args.plot)
             print(f"wrote {args.plot}", file=sys.stderr)
@@ -148,13 +154,42 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _read_runs(source: str, units: str | None, loss_unit: str | None):
-    """A CSV path, or the name of a catalogued data set (which carries its units)."""
+    """A CSV path, or the name of a catalogued data set (which carries its units). Says so
+    where neither the file nor the options give the units, so that the defaults are seen."""
     if not Path(source).exists() and source in bs.datasets.CATALOG:
         table = bs.load_dataset(source)
     else:
         table = bs.data.read_runs_csv(source)
     table.attrs.update({k: v for k, v in (("units", units), ("loss_unit", loss_unit)) if v})
+    unsaid = [
+        option
+        for key, option in (("units", "--units"), ("loss_unit", "--loss-unit"))
+        if key not in table.attrs
+    ]
+    if unsaid:
+        print(
+            f"note: {source} does not say what its inputs count or what its loss measures, so they are "
+            "read as tokens and in the spec's loss unit (nats/token unless the spec names one, as an "
+            f"error-rate spec does); give {' and '.join(unsaid)}, or lines such as '# units = images' "
+            "above the CSV's header",
+            file=sys.stderr,
+        )
     return table
+
+
+def _columns(pairs: list[str] | None) -> dict[str, str] | None:
+    """--columns OLD=NEW (repeatable, or comma-separated) as a rename mapping."""
+    if not pairs:
+        return None
+    renames = {}
+    for pair in (item for text in pairs for item in text.split(",") if item.strip()):
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise bs.BayesScalingError(
+                f"--columns {pair}: write YOUR_NAME=EXPECTED_NAME, e.g. --columns D_ft=finetune_tokens"
+            )
+        renames[old.strip()] = new.strip()
+    return renames
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -383,14 +418,19 @@ def example_actions():
     )
 
 
-def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
+def _add_sampling_options(parser: argparse.ArgumentParser, sampler: bool = False) -> None:
+    if sampler:
+        parser.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc"])
     parser.add_argument(
         "--draws",
         type=int,
         help="draws kept per chain (default 1000, or 2000 where the pilot finds the runs leave terms loose)",
     )
     parser.add_argument(
-        "--tune", type=int, help="tuning steps per chain (default 300 with nutpie, 1000 with --sampler pymc)"
+        "--tune",
+        type=int,
+        help="tuning steps per chain (default 300"
+        + (" with nutpie, 1000 with --sampler pymc)" if sampler else ")"),
     )
     parser.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -406,6 +446,16 @@ def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_columns_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--columns",
+        action="append",
+        metavar="YOUR_NAME=NAME",
+        help="rename a column of the CSV to the name the law expects (repeat, or separate by commas), "
+        "e.g. --columns D_ft=finetune_tokens",
+    )
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayes-scaling",
@@ -415,19 +465,22 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("fit", help="fit a model to a CSV of runs and save the posterior")
-    p.add_argument("runs", help="CSV with distribution,pretrain_tokens,finetune_tokens,loss")
+    p.add_argument(
+        "runs",
+        help="CSV with distribution,pretrain_tokens,finetune_tokens,loss, or a data set name (mikami2021)",
+    )
     p.add_argument("--output", "-o", required=True, help="fit file to write (.nc)")
     p.add_argument(
         "--model",
-        default="transfer_gap",
-        help="shipped model name or path of a TOML spec (default transfer_gap)",
+        help="shipped model name or path of a TOML spec (default: a shipped table's own, e.g. "
+        "transfer_gap_error_rate for mikami2021; else transfer_gap)",
     )
-    p.add_argument("--sampler", default="nutpie", choices=["nutpie", "pymc"])
+    _add_columns_option(p)
     p.add_argument("--units", default=None, help="what the input columns count (default tokens)")
     p.add_argument(
         "--loss-unit", default=None, help="what the loss measures, e.g. 'test error' (default nats/token)"
     )
-    _add_sampling_options(p)
+    _add_sampling_options(p, sampler=True)
     p.set_defaults(run=_fit)
 
     p = sub.add_parser("gaps", help="credible intervals of the transfer gap per distribution")
@@ -469,12 +522,13 @@ def make_parser() -> argparse.ArgumentParser:
         "run a rolling backtest on Dask",
     )
     hold.add_argument(
-        "--holdout-largest", help="COLUMN:FRACTION: hold out each distribution's largest FRACTION of runs"
+        "--holdout-largest", help="COLUMN=FRACTION: hold out each distribution's largest FRACTION of runs"
     )
     p.add_argument(
         "--scheduler", help="Dask scheduler address for a rolling backtest (default: a local cluster)"
     )
     p.add_argument("--workers", type=int, default=2, help="workers of the local Dask cluster (default 2)")
+    _add_columns_option(p)
     p.add_argument("--plot", help="PNG: held-out runs against their bands")
     p.add_argument("--runs-csv", help="CSV: every held-out run with its bands")
     p.add_argument("--units", default=None, help="what the input columns count (default tokens)")
@@ -570,6 +624,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bayes-scaling {args.command}: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout left (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

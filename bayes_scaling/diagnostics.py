@@ -104,13 +104,18 @@ class Diagnostics:
             f"{self.chains} chains x {self.draws} draws{self._after_tuning} in {self.seconds:.1f} s "
             f"({self.compile_seconds:.1f} s of it compiling; {self.adaptation} mass matrix"
             f"{self._target}): "
-            f"{self.divergences} divergences, "
-            f"max r_hat {self.max_rhat:.3f} ({self.worst_rhat_parameter}), "
+            f"{self.divergences} divergences, " + self._rhat + ", "
             f"min bulk ESS {self.min_ess_bulk:.0f} ({self.worst_ess_parameter}), "
             f"min tail ESS {self.min_ess_tail:.0f}, min E-BFMI {self.min_bfmi:.2f}, "
             f"tree depth {self.mean_tree_depth:.1f}, {self.mean_steps_per_draw:.0f} leapfrog steps/draw"
             + (f"; {self.rerun}" if self.rerun else "")
         )
+
+    @property
+    def _rhat(self) -> str:
+        if np.isnan(self.max_rhat):  # too few draws per chain for r_hat to be computed
+            return "max r_hat not computable (too few draws per chain)"
+        return f"max r_hat {self.max_rhat:.3f} ({self.worst_rhat_parameter})"
 
     @property
     def _target(self) -> str:
@@ -170,7 +175,7 @@ def _more_draws(draws: int, min_ess: float) -> int:
 # parameter barely differs across distributions and its hierarchy is a funnel. On
 # porian2024's two pre-training sets (chinchilla.toml) the divergent draws' tau sat at mean
 # quantiles 0.33-0.36 of all draws for A and B (whose values were the same in both sets) and
-# 0.46 for E (which differed); RESULTS, issue 27.
+# 0.46 for E (which differed); issue 27, in git history (docs/records.md).
 FUNNEL_QUANTILE = 0.4
 FUNNEL_MIN_DIVERGENCES = 10
 

@@ -27,6 +27,23 @@ def _save(fig, path: str | Path | None):
     return fig
 
 
+def _plain_log_ticks(ax, axes: str = "xy") -> None:
+    """Log axes labelled in plain numbers (0.3, 2, 5e+06), minor ticks too: where the data
+    span less than a decade, matplotlib's default labels read 2x10^0, or no label at all."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    plain = FuncFormatter(lambda value, _: f"{value:.3g}")
+    for name in axes:
+        axis = ax.xaxis if name == "x" else ax.yaxis
+        low, high = ax.get_xlim() if name == "x" else ax.get_ylim()
+        if high / low > 30:  # more than a decade and a half: the decades label themselves
+            continue
+        subs = np.arange(1.0, 10.0) if high / low <= 5 else (1.0, 2.0, 3.0, 5.0)
+        axis.set_minor_locator(LogLocator(subs=subs))
+        axis.set_minor_formatter(plain)
+        axis.set_major_formatter(plain)
+
+
 def _levels(values: pd.Series, most: int = 3) -> np.ndarray:
     unique = np.unique(values.to_numpy(float))
     if len(unique) <= most:
@@ -64,7 +81,7 @@ def plot_curves(fit: Fit, *, prob: float = 0.9, extend: float = 30.0, path=None)
     names = list(fit.distributions)
     cols = min(4, len(names))
     rows = int(np.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
     for ax, name in zip(axes.ravel(), names, strict=False):
         part, seen = table[table[DISTRIBUTION] == name], runs[runs[DISTRIBUTION] == name]
         keys = part[others].drop_duplicates().itertuples(index=False) if others else [()]
@@ -86,16 +103,16 @@ def plot_curves(fit: Fit, *, prob: float = 0.9, extend: float = 30.0, path=None)
             ax.plot(seen[x][near], seen.loss[near], "o", color=f"C{i}", ms=3)
         ax.axvspan(seen[x][seen[x] > 0].max(), part[x].max(), color="0.9", zorder=0)
         ax.set_xscale("log")
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel(f"{x} ({fit.units})", fontsize=8)
-        ax.set_ylabel(f"loss ({fit.loss_unit})", fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.set_title(name, fontsize=11)
+        ax.set_xlabel(f"{x} ({fit.units})", fontsize=9)
+        ax.set_ylabel(f"loss ({fit.loss_unit})", fontsize=9)
+        ax.tick_params(labelsize=8)
+        if others:  # each panel its own: distributions differ in their levels
+            ax.legend(fontsize=7, loc="upper right")
     for ax in axes.ravel()[len(names) :]:
         ax.set_visible(False)
-    if others:
-        axes.ravel()[0].legend(fontsize=6, loc="upper right")
     fig.suptitle(
-        f"{fit.spec.name}: median and {prob:.0%} band of the expected loss; grey = past the data", fontsize=9
+        f"{fit.spec.name}: median and {prob:.0%} band of the expected loss; grey = past the data", fontsize=11
     )
     fig.tight_layout()
     return _save(fig, path)
@@ -134,6 +151,7 @@ def plot_ppc(fit: Fit, *, prob: float = 0.9, path=None):
     ax.plot(lims, lims, color="0.5", lw=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel(f"predicted loss of a new run ({fit.loss_unit})")
     ax.set_ylabel(f"observed loss ({fit.loss_unit})")
     ax.legend(fontsize=8)
@@ -175,7 +193,8 @@ def plot_backtest(result, *, path=None):
     runs = result.runs.sort_values(["distribution", "median"]).reset_index(drop=True)
     fit = result.fit
     unit = fit.loss_unit if fit is not None else "loss"
-    fig, ax = plt.subplots(figsize=(7, 0.28 * len(runs) + 1.6))
+    inputs = [c for c in (fit.law.inputs if fit is not None else ()) if c in runs]
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(runs) + 2.0))
     y = np.arange(len(runs))
     ax.hlines(y, runs.lower_90, runs.upper_90, color="C0", lw=3, alpha=0.45, label="90% band")
     ax.hlines(
@@ -189,19 +208,34 @@ def plot_backtest(result, *, path=None):
     inside = (runs.loss >= runs.lower_90) & (runs.loss <= runs.upper_90)
     ax.plot(runs.loss[inside], y[inside], "o", color="k", ms=3.5, label="held-out run")
     ax.plot(runs.loss[~inside], y[~inside], "o", color="C3", ms=4.5, label="outside its band")
-    ax.set_yticks(
-        y, [f"{d}  (d={x:.1f})" for d, x in zip(runs.distribution, runs.extrapolation_distance, strict=True)]
-    )
-    ax.tick_params(axis="y", labelsize=6)
+    # each row: the distribution, the run's inputs, and how far past the fitted runs it lies
+    labels = [
+        f"{row.distribution}  "
+        + "  ".join(f"{_short(name)} {getattr(row, name):.3g}" for name in inputs)
+        + f"  d={row.extrapolation_distance:.1f}"
+        for row in runs.itertuples()
+    ]
+    ax.set_yticks(y, labels)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.invert_yaxis()
     ax.set_xlabel(f"loss ({unit})")
     coverage = result.summary.set_index("distribution").loc["all", "coverage_90"]
-    ax.set_title(f"Backtest, {result.holdout}: 90% bands cover {coverage:.0%}", fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.set_title(
+        f"Backtest, {result.holdout}: 90% bands cover {coverage:.0%} of {len(runs)} held-out runs\n"
+        "d: how far past its distribution's fitted runs a run lies (natural-log units)",
+        fontsize=10,
+    )
+    ax.legend(fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def _short(column: str) -> str:
+    """A run's input in a row label: ``p`` for pre-training, ``f`` for fine-tuning."""
+    return {"pretrain_tokens": "p", "finetune_tokens": "f"}.get(column, column)
 
 
 def plot_forest(
@@ -225,6 +259,7 @@ def plot_forest(
     ax.set_yticks(y, order["distribution"])
     if log_scale:
         ax.set_xscale("log")
+        _plain_log_ticks(ax, "x")
     ax.set_xlabel(label)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

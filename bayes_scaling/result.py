@@ -132,6 +132,10 @@ def write_atomically(path: str | os.PathLike, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); a saved fit gets the mode any new file gets
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -27,6 +27,7 @@ import xarray as xr
 from arviz_stats import loo_pit
 from arviz_stats.ecdf_utils import ecdf_pit
 from backtest_real import lin2024_runs  # noqa: I001  (run from benchmarks/)
+from results import record
 from shared_data import SHARED_DATA
 
 import bayes_scaling as bs
@@ -128,7 +129,7 @@ def cases(only: list[str], simulated_seeds: int):
         yield "porian2024", porian2024, "chinchilla", {"holdout_largest": ("params", 0.34)}
     if "porian2024-sets" in only:
         # two pre-training sets, one distribution each, E partially pooled (chinchilla.toml's
-        # A and B per set made a funnel here: RESULTS, issue 27)
+        # A and B per set made a funnel here: issue 27, docs/records.md)
         both = lambda: porian2024(("refinedweb", "openwebtext2"))  # noqa: E731
         for holdout in (
             {"holdout_above": ("flops", 1.6e18)},
@@ -165,7 +166,7 @@ def main() -> None:
         help="fit each whole table instead: its LOO-PIT, health, misfit and gaps (no backtests)",
     )
     args = parser.parse_args()
-    warnings.simplefilter("ignore", bs.SamplingWarning)
+    warnings.simplefilter("ignore", bs.BayesScalingWarning)
     if args.pit:
         seen = set()
         for table, load, model, _ in cases(args.only, args.simulated_seeds):
@@ -203,11 +204,15 @@ def main() -> None:
             "width": summary.median_width_90,
             "width_law_only": summary.median_width_90_law_only,
             "error": summary.median_abs_log_error,
+            "interval_score": summary.interval_score_90,
             "divergences": diagnostics.divergences,
             "rhat": diagnostics.max_rhat,
             "seconds": seconds,
         }
         rows.append(row)
+        record("misfit", case=f"{table}, {model}, {result.holdout}", figures={
+            k: v for k, v in row.items() if k not in ("table", "law", "held_out")
+        })  # fmt: skip
         print(
             " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()),
             f"| {result.fit.discrepancy.describe()}",

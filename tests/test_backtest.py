@@ -74,7 +74,7 @@ def test_a_hold_out_that_starves_a_distribution_names_it(recovery_runs):
 
 
 def test_backtest_end_to_end_on_simulated_runs(recovery_runs, tmp_path, capsys):
-    result = bs.backtest(recovery_runs, holdout_largest="pretrain_tokens:0.25", **FAST)
+    result = bs.backtest(recovery_runs, holdout_largest="pretrain_tokens=0.25", **FAST)
     summary = result.summary.set_index("distribution")
     assert summary.loc["all", "held_out"] == len(result.runs) > 0
     assert set(summary.index) == {*recovery_runs.distribution.unique(), "all"}
@@ -102,8 +102,9 @@ def test_backtest_end_to_end_on_simulated_runs(recovery_runs, tmp_path, capsys):
     assert table.distribution.iloc[-1] == "all" and {"coverage_50", "coverage_90", "median_width_90"} <= set(
         table
     )
-    assert main(["backtest", str(csv), "--holdout-largest", "pretrain_tokens=0.2"]) == 2
-    assert "write COLUMN:NUMBER" in capsys.readouterr().err
+    # both hold-outs take COLUMN=NUMBER; another form is told what to write
+    assert main(["backtest", str(csv), "--holdout-largest", "pretrain_tokens:0.2"]) == 2
+    assert "write COLUMN=NUMBER, e.g. finetune_tokens=0.25" in capsys.readouterr().err
 
 
 def test_rolling_backtest_through_a_dask_scheduler_matches_serial(recovery_runs):

@@ -7,24 +7,54 @@ import io
 import pandas as pd
 import pytest
 
+import bayes_scaling as bs
 from bayes_scaling.cli import main
 
 FAST = ["--draws", "200", "--tune", "200", "--chains", "2", "--seed", "3", "--quiet"]
 
 
 def test_fit_then_gaps_as_csv(recovery_runs, tmp_path, capsys):
+    """Units written above the CSV's header travel into the fit; --columns renames."""
     runs = tmp_path / "runs.csv"
-    recovery_runs.to_csv(runs, index=False)
+    table = recovery_runs.rename(columns={"finetune_tokens": "D_ft"})
+    table.attrs = {"units": "examples", "loss_unit": "bits/byte"}
+    bs.data.write_runs_csv(table, runs)
+    assert runs.read_text().startswith("# units = examples\n# loss_unit = bits/byte\ndistribution,")
     out = tmp_path / "fit.nc"
-    assert main(["fit", str(runs), "--output", str(out), *FAST]) == 0
+    assert main(["fit", str(runs), "--output", str(out), "--columns", "D_ft=finetune_tokens", *FAST]) == 0
     assert out.exists()
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    assert "inputs in examples, loss in bits/byte" in err and "note:" not in err
+    assert (bs.Fit.load(out).units, bs.Fit.load(out).loss_unit) == ("examples", "bits/byte")
     assert main(["gaps", str(out), "--prob", "0.8", "--csv"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert list(table.columns) == ["distribution", "mean", "median", "lower", "upper"]
     assert len(table) == 8 and (table.lower < table.upper).all()
     assert main(["gaps", str(out)]) == 0
-    assert "transfer gap G (90% credible interval" in capsys.readouterr().out
+    assert (
+        "transfer gap G (90% credible interval; L = E + (A p^-alpha + G) f^-beta, p and f in examples)"
+        in (capsys.readouterr().out)
+    )
+    assert main(["fit", str(runs), "-o", str(out), "--columns", "D_ft"]) == 2
+    assert "--columns D_ft: write YOUR_NAME=EXPECTED_NAME" in capsys.readouterr().err
+
+
+def test_a_csv_without_units_is_told_so_and_an_error_rate_spec_names_its_loss(tmp_path, capsys):
+    """The CSV route: a table that does not say its units gets a note, and an error-rate spec
+    never reads its loss as nats per token."""
+    from bayes_scaling.cli import _read_runs
+
+    path = tmp_path / "runs.csv"
+    pd.DataFrame(
+        {"distribution": ["a"], "pretrain_tokens": [1.0], "finetune_tokens": [1.0], "loss": [0.5]}
+    ).to_csv(path, index=False)
+    table = _read_runs(str(path), None, None)
+    assert "note: " in capsys.readouterr().err and table.attrs == {}
+    spec = bs.load_spec("transfer_gap_error_rate")
+    runs = bs.data.validate_runs(table, default_loss_unit=spec.loss.unit)
+    assert (runs.units, runs.loss_unit) == ("tokens", "error rate")
+    _read_runs(str(path), "images", "test error")
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_demo_writes_tables_and_plot(tmp_path, capsys):
@@ -45,7 +75,11 @@ def _bad_csvs(tmp_path):
         }
     )
     cases = {
-        "missing": (good.drop(columns="loss"), "missing column 'loss'"),
+        "missing": (
+            good.drop(columns="loss"),
+            "missing column 'loss', always needed (name yours so: "
+            "columns={'your_name': 'loss'} in Python, --columns your_name=loss on the command line)",
+        ),
         "nan": (good.assign(loss=[3.0, None, 2.0]), "row 2: column 'loss' is missing (NaN)"),
         "zero": (good.assign(finetune_tokens=[0, 1e6, 1e7]), "row 1: column 'finetune_tokens' is 0"),
         "negative": (good.assign(loss=[3.0, 2.5, -2.0]), "row 3: column 'loss' is -2"),

@@ -230,7 +230,7 @@ def test_a_fit_saved_with_one_scale_reads_back_as_that_scale_for_every_input():
         cuts=("finetune_tokens", "product"),
     )
     assert Discrepancy.from_dict(new.to_dict()) == new
-    assert "finetune_tokens 0.1 x d^0.5 (gain 7.00)" in new.describe()
+    assert "along finetune_tokens: sd 0.1 x d^0.5 (gain 7.00)" in new.describe().splitlines()[1]
     # grows as s d^k: f's error at d = 4 is 0.1 x 2, the product's 0.02 x 4, and at 100 the
     # product's (2.0) passes f's (1.0)
     np.testing.assert_allclose(new.law_error_sd(np.array([[0.0, 4.0, 4.0]]), INPUTS), 0.2)
@@ -285,7 +285,7 @@ def test_bands_widen_past_the_data_only_and_along_the_inputs_with_a_scale(exampl
     assert width_s[1] == pytest.approx(3.0 * law_only_s[1], rel=0.05)
     assert (
         spread.discrepancy.learned
-        and "pretrain_tokens parameter spread x3"
+        and "along pretrain_tokens: the parameters' spread widened x3"
         in Discrepancy(scales={"pretrain_tokens": 0.0}, spread_factors={"pretrain_tokens": 3.0}).describe()
     )
     assert Discrepancy.from_dict(spread.discrepancy.to_dict()) == spread.discrepancy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 
 import numpy as np
@@ -248,6 +249,10 @@ def test_saved_fit_gives_the_same_gap_table(example_fit, tmp_path):
     # the run table, extra columns included, travels with the fit
     pd.testing.assert_frame_equal(loaded.runs, example_fit.runs)
     assert "run_id" in loaded.runs
+    # written as any new file is (the umask's mode), not private as a temporary file is
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 

@@ -104,34 +104,29 @@ class Discrepancy:
         }
 
     def describe(self) -> str:
-        """One phrase: the misfit learned and the evidence for it, or why there is none."""
+        """A few lines: the misfit learned past the data and inside it, and the evidence."""
         inside = (
-            "misfit inside the data: "
-            + (
-                ", ".join(f"{name} {value:.3g}" for name, value in self.misfit.items())
-                if self.misfit
-                else "none"
-            )
-            + (f" (kept where the gain passes {self.misfit_threshold:.2f})" if self.misfit_gains else "")
+            ", ".join(f"{name} {value:.3g}" for name, value in self.misfit.items()) if self.misfit else "none"
         )
+        inside = f"inside the data (sd on log loss, per distribution): {inside}"
         if self.note:
-            return f"{self.note}; {inside}"
-        each = "; ".join(
-            (
-                f"{name} parameter spread x{_factor(self.spread_factor(name))}"
-                if self.spread_factor(name) > 1
-                else f"{name} {self.scale(name):.3g}"
-                + (f" x d^{self.power(name):g}" if self.power(name) != 1 else "")
-            )
-            + f" (gain {self.log_likelihood_gains.get(name, 0.0):.2f})"
-            for name in self.scales
-        )
-        return (
-            f"past the fitted range, from {self.heldout_runs} held-out runs, a scale per unit "
-            f"log-distance or a widening of the parameters' spread: {each} (each weighed by its "
-            f"evidence against none, even odds at a log-likelihood gain of {self.threshold:.2f}); "
-            f"{inside}"
-        )
+            return f"{self.note}\n{inside}"
+        lines = [
+            f"past the data, learned from {self.heldout_runs} runs that the fit's own leave-future-out "
+            "refits held out (growth per unit of log-distance past the fitted range; a misfit is kept "
+            f"where its log-likelihood gain over none passes {self.threshold:.2f}, even odds):"
+        ]
+        for name in self.scales:
+            gain = self.log_likelihood_gains.get(name, 0.0)
+            if self.spread_factor(name) > 1:
+                learned = f"the parameters' spread widened x{_factor(self.spread_factor(name))}"
+            elif self.scale(name) > 0:
+                power = self.power(name)
+                learned = f"sd {self.scale(name):.3g}" + (f" x d^{power:g}" if power != 1 else " x d")
+            else:
+                learned = "none"
+            lines.append(f"  along {name}: {learned} (gain {gain:.2f})")
+        return "\n".join([*lines, inside])
 
     @classmethod
     def from_dict(cls, raw: Mapping) -> Discrepancy:
