@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping
 
@@ -39,8 +40,16 @@ def sample_prior_predictive(
     normalisation = Normalisation.from_runs(valid, spec.law.inputs)
     # the same prior in either coordinates; only the parameters' own can be drawn forward
     natural = dataclasses.replace(spec, coordinates="parameters")
-    with build_model(natural, valid, normalisation):
-        prior = pm.sample_prior_predictive(draws=draws, random_seed=seed, var_names=list(spec.law.parameters))
+    quiet = logging.getLogger("pymc.sampling.forward")  # its "Sampling: [A_mu, ...]" line says nothing here
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        with build_model(natural, valid, normalisation):
+            prior = pm.sample_prior_predictive(
+                draws=draws, random_seed=seed, var_names=list(spec.law.parameters)
+            )
+    finally:
+        quiet.setLevel(level)
     prior = prior["prior"].to_dataset()
     x = spec.law.x_input
     values = valid.column(x)

@@ -5,6 +5,8 @@ CLI from its argparse parser. ``make docs`` builds it into docs/_build/html."""
 import shutil
 from pathlib import Path
 
+from docutils import nodes
+
 import bayes_scaling
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +34,9 @@ napoleon_numpy_docstring = True
 html_theme = "pydata_sphinx_theme"
 html_title = "bayes-scaling"
 html_theme_options = {"show_toc_level": 2, "navigation_with_keys": False}
+# The left sidebar lists a section's pages; only the notebooks have a section of their own.
+# Elsewhere it would be an empty "Section Navigation" heading.
+html_sidebars = {"*": [], "notebooks/*": ["sidebar-nav-bs"]}
 
 
 def _copy_notebooks(app) -> None:
@@ -43,5 +48,23 @@ def _copy_notebooks(app) -> None:
         shutil.copy2(notebook, target / notebook.name)
 
 
+# Math as MathML, written into the pages at build time and drawn by the browser itself: no
+# MathJax from a CDN, so the model and notebook pages read the same without a network.
+html_math_renderer = "mathml"
+
+
+def _math(display: str):
+    from latex2mathml.converter import convert
+
+    def visit(self, node) -> None:
+        # a block's equations are in node["latex"]; an inline one's in its text
+        latex = node.get("latex") or node.astext()
+        self.body.append(convert(latex, display=display))
+        raise nodes.SkipNode
+
+    return visit, None
+
+
 def setup(app):
     app.connect("builder-inited", _copy_notebooks)
+    app.add_html_math_renderer("mathml", inline_renderers=_math("inline"), block_renderers=_math("block"))

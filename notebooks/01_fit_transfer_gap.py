@@ -25,18 +25,21 @@
 # 1e5 to 1e8 tokens.
 
 # %%
-import os
-import warnings
-
 import pandas as pd
 
 import bayes_scaling as bs
 
-# The test suite sets BAYES_SCALING_FAST=1 to re-run every notebook quickly.
-FAST = os.environ.get("BAYES_SCALING_FAST") == "1"
-SAMPLING = {"draws": 200, "tune": 200, "chains": 2} if FAST else {}  # {}: the defaults, 4 x (300 + 1000)
-warnings.simplefilter("ignore", bs.BayesScalingWarning) if FAST else None
 pd.set_option("display.precision", 3)
+SAMPLING = {}  # run lengths: the defaults, 4 x (300 + 1000)
+
+# %% tags=["remove-cell"]
+# Hidden in the docs: the test suite sets BAYES_SCALING_FAST=1 to run every notebook with short runs.
+import os  # noqa: E402
+import warnings  # noqa: E402
+
+if os.environ.get("BAYES_SCALING_FAST") == "1":
+    SAMPLING = {"draws": 200, "tune": 200, "chains": 2}
+    warnings.simplefilter("ignore", bs.BayesScalingWarning)
 
 # %% [markdown]
 # The run table has one row per evaluated run. Extra columns (here `run_id`) are kept.
@@ -66,7 +69,7 @@ print(spec.describe())
 prior = bs.sample_prior_predictive(runs, spec, draws=300)
 inside = float(((prior.loss > 0.1) & (prior.loss < 20)).mean())
 print(f"{inside:.1%} of prior predictive losses in 0.1-20 nats/token (100x beyond the data both sides)")
-bs.plot_prior_predictive(prior, x_input="pretrain_tokens")
+fig = bs.plot_prior_predictive(prior, x_input="pretrain_tokens")
 
 # %% [markdown]
 # ## Fit
@@ -90,7 +93,7 @@ truth = bs.datasets.example_truth()[["distribution", "G"]].rename(columns={"G": 
 gaps.merge(truth, on="distribution")
 
 # %%
-bs.plot_forest(
+fig = bs.plot_forest(
     gaps.merge(truth.rename(columns={"true G": "truth"}), on="distribution"),
     label="transfer gap G (f in tokens)",
 )
@@ -121,4 +124,4 @@ pd.DataFrame(
 # pays. The fitted curves, with the region past the data in grey:
 
 # %%
-bs.plot_curves(fit)
+fig = bs.plot_curves(fit)

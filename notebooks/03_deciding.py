@@ -20,19 +20,22 @@
 # evaluated under every draw.
 
 # %%
-import os
-import warnings
-
 import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
 
-# The test suite sets BAYES_SCALING_FAST=1 to re-run every notebook quickly.
-FAST = os.environ.get("BAYES_SCALING_FAST") == "1"
-SAMPLING = {"draws": 200, "tune": 200, "chains": 2} if FAST else {}  # {}: the defaults, 4 x (300 + 1000)
-warnings.simplefilter("ignore", bs.BayesScalingWarning) if FAST else None
 pd.set_option("display.precision", 3)
+SAMPLING = {}  # run lengths: the defaults, 4 x (300 + 1000)
+
+# %% tags=["remove-cell"]
+# Hidden in the docs: the test suite sets BAYES_SCALING_FAST=1 to run every notebook with short runs.
+import os  # noqa: E402
+import warnings  # noqa: E402
+
+if os.environ.get("BAYES_SCALING_FAST") == "1":
+    SAMPLING = {"draws": 200, "tune": 200, "chains": 2}
+    warnings.simplefilter("ignore", bs.BayesScalingWarning)
 
 # %%
 fit = bs.fit(bs.load_dataset("example"), seed=1, progress=False, **SAMPLING)
@@ -91,7 +94,7 @@ only_code = bs.rank_actions(fit, actions, weights={"code": 1.0}, pretrain_price=
 only_code[["action", "expected_reduction", "reduction_per_cost", "p_best"]]
 
 # %%
-bs.plot_ranking(ranking, title="Portfolio of code, chat, legal and medical")
+fig = bs.plot_ranking(ranking, title="Portfolio of code, chat, legal and medical")
 
 # %% [markdown]
 # ## Allocate a budget
@@ -117,7 +120,7 @@ alloc.summary()
 
 # %%
 code_only = bs.allocate(fit, budget=1000, pretrain_price=1e-10, finetune_price=1e-6, distributions=["code"])
-bs.plot_frontier(code_only.frontier, code_only.finetune_share["code"])
+fig = bs.plot_frontier(code_only.frontier, code_only.finetune_share["code"])
 
 # %% [markdown]
 # ## Which experiment next?

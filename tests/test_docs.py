@@ -4,6 +4,7 @@ outputs (none executed)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,16 @@ def test_docs_build_without_warnings(tmp_path):
     assert "--holdout-largest" in cli and "allocate" in cli  # generated from the parser
     api = (out / "api.html").read_text()
     assert "bayes_scaling.fit" in api and "plot_curves" in api and "SamplingPolicy" in api
+    # nothing a page shows needs a network: no script or style from another host, and the
+    # math written as MathML (drawn by the browser), not left as TeX for a script from a CDN
+    for page in [*out.glob("*.html"), *(out / "notebooks").glob("*.html")]:
+        text = page.read_text()
+        remote = re.findall(r"<(?:script|link|img)[^>]*(?:src|href)=\"(?:https?:)?//[^\"]*\"", text)
+        assert not remote, (page.name, remote[:3])
+    model = (out / "model.html").read_text()
+    assert model.count("<math") >= 2 and "\\[" not in model and "$$" not in model
+    assert "<math" in (out / "notebooks" / "01_fit_transfer_gap.html").read_text()
+    # no empty "Section Navigation" sidebar on a page without a section; the test harness
+    # cell of each notebook (tagged remove-cell) is not shown
+    assert "Section Navigation" not in model
+    assert "BAYES_SCALING_FAST" not in (out / "notebooks" / "01_fit_transfer_gap.html").read_text()

@@ -157,3 +157,8 @@ def test_each_notebook_holds_the_cells_of_its_source():
         want = [(cell.cell_type, cell.source) for cell in jupytext.read(source).cells]
         have = [(cell.cell_type, cell.source) for cell in jupytext.read(built).cells]
         assert have == want, f"{built.name} is stale: run scripts/build_notebooks.py {source.stem}"
+        # each figure stored once: a cell whose last expression is a Figure would store it
+        # twice (its result and the inline backend's display)
+        for number, cell in enumerate(jupytext.read(built).cells):
+            images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            assert len(images) <= 1, f"{built.name}, cell {number}: {len(images)} copies of a figure"
