@@ -86,16 +86,31 @@ def level_misfits(fit: Fit, seed: int = 0, alpha: float = ALPHA) -> pd.DataFrame
     return pd.DataFrame(found, columns=LEVEL_COLUMNS)
 
 
+SIDE_Z = 2.0  # a level's mean PIT this many standard errors from 1/2 sits on one side
+
+
 def describe_misfit(row: pd.Series, loss_unit: str) -> str:
-    """One warning's words: where, how far, and what to do."""
-    side = "below" if row["z"] < 0 else "above"
+    """One warning's words: where, how far, and what to do. A level off the curve to one
+    side is a misfit of the law; one whose runs fall outside on both sides scatter more than
+    the fit's noise scale says."""
     where = f"{row['distribution']} at {row['input']} = {row['level']:g}"
-    return (
+    outside = (
         f"{where}: {row['outside_90']} of its {row['runs']} runs lie outside their 90% bands of "
-        f"new runs, more than chance allows, {side} the fitted curve (median "
-        f"{abs(row['median_miss']):.1%} {side}; mean PIT {row['mean_pit']:.2f}, z = {row['z']:.1f}): "
-        "the law does not follow this level of this distribution, and the robust likelihood is "
-        f"treating its runs as outliers. Check those runs ({loss_unit}); if they are right, "
-        f"predictions near {where} are off by about that much: fit a spec that can follow them "
-        "(e.g. the distribution's own exponents), or fit that level as a distribution of its own"
+        "new runs, more than chance allows"
+    )
+    if abs(row["z"]) < SIDE_Z:
+        return (
+            f"{outside}, on both sides of the fitted curve (mean PIT {row['mean_pit']:.2f}): they "
+            "scatter more than the fit's noise scale allows, so its bands are too narrow there. "
+            f"Check those runs ({loss_unit}); if they are right, give each distribution its own "
+            'noise scale (a spec with [likelihood] sigma_pooling = "per_distribution")'
+        )
+    side = "below" if row["z"] < 0 else "above"
+    return (
+        f"{outside}, {side} the fitted curve (median {abs(row['median_miss']):.1%} {side}; mean "
+        f"PIT {row['mean_pit']:.2f}, z = {row['z']:.1f}): the law does not follow this level of "
+        "this distribution, and the robust likelihood is treating its runs as outliers. Check "
+        f"those runs ({loss_unit}); if they are right, predictions near {where} are off by about "
+        "that much: fit a spec that can follow them (e.g. the distribution's own exponents), or "
+        "fit that level as a distribution of its own"
     )

@@ -47,6 +47,17 @@ def test_a_level_the_law_misses_is_named_with_its_side_and_size():
     assert "below the fitted curve (median 10.2% below" in words
 
 
+def test_a_level_scattered_on_both_sides_is_named_as_noise():
+    table = runs()
+    rng = np.random.default_rng(0)
+    poetry = table.distribution == "poetry"
+    table.loc[poetry, "loss"] *= np.exp(0.08 * rng.choice([-1, 1], poetry.sum()))  # 8% either way
+    found = level_misfits(point_fit(TRUTH, draws=400, runs=table))
+    assert set(found.distribution) == {"poetry"} and (found.outside_90 >= 4).all()
+    words = describe_misfit(found.iloc[0], "nats/token")
+    assert "on both sides of the fitted curve" in words and 'sigma_pooling = "per_distribution"' in words
+
+
 def test_error_rate_bands_stay_inside_zero_and_one():
     # a distribution whose curve sits at 0.97 with 20% noise: unbounded, bands pass 1
     truth = TRUTH.assign(E=[0.95, 0.5, 0.3], G=[1e-3, 1.0, 1.0])
