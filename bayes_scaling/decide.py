@@ -21,7 +21,14 @@ import pandas as pd
 
 from .data import ALL_DISTRIBUTIONS, DISTRIBUTION, BayesScalingError, RunsValidationError, rows_where
 from .draws import equal_tailed
-from .prediction import law_error, observation_noise, point_parameters, with_law_error, within_loss_bounds
+from .prediction import (
+    law_error,
+    law_offset,
+    observation_noise,
+    point_parameters,
+    with_law_error,
+    within_loss_bounds,
+)
 
 if TYPE_CHECKING:
     from .result import Fit
@@ -275,7 +282,7 @@ def portfolio_losses(
             inverse = inverse.ravel()
             pretrain, finetune = np.append(p0 + pairs[:, 0], p0), np.append(f0 + pairs[:, 1], f0)
             if (error := _law_error_where_learned(fit, name, pretrain, finetune)) is not None:
-                spread, sd = error  # the law's misfit, as predict draws it
+                spread, sd, offset = error  # the law's misfit, as predict draws it
                 log_all = [np.log(pretrain)[None], np.log(finetune)[None]]
                 standard = np.random.default_rng([LAW_ERROR_SEED, columns[j]]).standard_normal((n_draws, 1))
                 centre = None
@@ -292,9 +299,8 @@ def portfolio_losses(
                 for block in range(0, n_draws, DRAW_BLOCK):
                     rows = slice(block, block + DRAW_BLOCK)
                     log_loss = fit.law.log_loss(*log_all, **{k: v[rows] for k, v in column.items()})
-                    loss = within_loss_bounds(
-                        fit, np.exp(with_law_error(log_loss, spread, sd, standard[rows], centre))
-                    )
+                    log_loss = with_law_error(log_loss, spread, sd, standard[rows], centre) + offset
+                    loss = within_loss_bounds(fit, np.exp(log_loss))
                     after[rows] += weights[name] * loss[:, :-1][:, inverse]
                     before[rows] += weights[name] * loss[:, -1]
                 continue
@@ -321,14 +327,16 @@ def portfolio_losses(
 
 def _law_error_where_learned(
     fit: Fit, name: str, pretrain: np.ndarray, finetune: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`prediction.law_error` of distribution ``name`` at these inputs, or None where the
-    fit learned no misfit that reaches them (the fast path: the law alone)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`prediction.law_error` and :func:`prediction.law_offset` of distribution ``name``
+    at these inputs, or None where the fit learned no misfit that reaches them (the fast
+    path: the law alone)."""
     if not fit.discrepancy.learned:
         return None
     points = pd.DataFrame({DISTRIBUTION: name, PRETRAIN: pretrain, FINETUNE: finetune})
     spread, sd = law_error(fit, points)
-    return (spread, sd) if (spread > 1).any() or (sd > 0).any() else None
+    offset = law_offset(fit, points)
+    return (spread, sd, offset) if (spread > 1).any() or (sd > 0).any() or offset.any() else None
 
 
 def _tail(values: np.ndarray, quantile: float) -> tuple[np.ndarray, np.ndarray]:
@@ -597,6 +605,7 @@ def evaluate_experiment(
     # own spread would make an outcome tell them apart more easily, not less.
     spread, sd = law_error(fit, candidates)
     sd = np.sqrt(sd**2 + (spread**2 - 1) * log_mean.var(axis=0))
+    log_mean = log_mean + law_offset(fit, candidates)
     log_mean = log_mean + sd * np.random.default_rng(seed + 1).standard_normal(log_mean.shape)
     labels = candidates[DISTRIBUTION].astype(str).to_numpy()
     sigma = np.broadcast_to(observation_noise(fit, labels, rng), log_mean.shape)

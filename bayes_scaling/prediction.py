@@ -146,7 +146,8 @@ def predict(
     beyond = _distances_beyond(fit, grid, new_distribution)
     standard = rng.standard_normal(log_loss.shape)  # drawn either way: the same noise draws
     if discrepancy:
-        log_loss = with_law_error(log_loss, *_law_error_beyond(fit, beyond, labels), standard)
+        log_loss = with_law_error(log_loss, *_law_error_beyond(fit, beyond, labels, grid), standard)
+        log_loss = log_loss + law_offset(fit, grid, new_distribution)
     values = {"loss": np.exp(log_loss), "loss_observed": np.exp(log_loss + noise)}
     values = {name: within_loss_bounds(fit, value) for name, value in values.items()}
     values |= {name: function(*log_inputs, **params) for name, function in fit.law.derived.items()}
@@ -183,14 +184,27 @@ def law_error(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> t
     log loss (see :mod:`bayes_scaling.discrepancy`). Prediction and every decision use it, so
     they see the same bands."""
     labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
-    return _law_error_beyond(fit, _distances_beyond(fit, grid, new_distribution), labels)
+    return _law_error_beyond(fit, _distances_beyond(fit, grid, new_distribution), labels, grid)
+
+
+def law_offset(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> np.ndarray:
+    """The fit's shift of the curve on log loss at each grid row: a level of a distribution's
+    input whose runs sat off the law together (0 elsewhere; see
+    :func:`bayes_scaling.discrepancy.evidence.level_offsets`). Prediction and every decision
+    add it, as they add the law's error."""
+    labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
+    return fit.discrepancy.at_levels(labels, _points(fit, grid), len(grid))[0]
+
+
+def _points(fit: Fit, grid: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {name: grid[name].to_numpy(dtype=float) for name in fit.law.inputs if name in grid}
 
 
 def _law_error_beyond(
-    fit: Fit, beyond: np.ndarray, labels: np.ndarray | None
+    fit: Fit, beyond: np.ndarray, labels: np.ndarray | None, grid: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray]:
     spread = fit.discrepancy.parameter_spread(beyond, fit.law.inputs)
-    return spread, fit.discrepancy.law_error_sd(beyond, fit.law.inputs, labels)
+    return spread, fit.discrepancy.law_error_sd(beyond, fit.law.inputs, labels, _points(fit, grid))
 
 
 def with_law_error(

@@ -85,11 +85,12 @@ fig = bs.plot_forest(gaps, label=f"transfer gap G (f in {fit.units})", title="Tr
 plt.show()
 
 # %% [markdown]
-# The fit warned (`MisfitWarning`, above) that mulclass-r50's seven runs at its smallest
-# fine-tuning size all lie outside their bands, below the curve: the law, with exponents and a
-# floor it shares with the other distributions, does not follow that level, and the robust
-# likelihood treats those runs as outliers. The curves below show it; predictions for
-# mulclass-r50 near 1% of ImageNet are off by about that much.
+# mulclass-r50's seven runs at its smallest fine-tuning size all lie about 8% below the law's
+# curve: the law, with an exponent and a floor it shares with the other distributions, does
+# not follow that level, and the robust likelihood alone would treat those runs as outliers.
+# The fit learns that offset from the runs (the misfit inside the data, below) and shifts
+# mulclass-r50's curve at that level, at every pre-training size; where it could not, it
+# would say so in a `MisfitWarning` naming the distribution and the level.
 #
 # G is in the units of the law as written, L = E + (A p^-alpha + G) f^-beta, with f in real
 # images: the part of the error that more synthetic pre-training cannot remove at a given f.
@@ -124,10 +125,12 @@ print("the law's misfit:", fit.discrepancy.describe())
 # the law's own misfit, learned from the runs (the docs' "When the law is wrong"):
 #
 # - **inside the data, per distribution.** mulclass-r50's runs at 1% of ImageNet lie about
-#   10% below its fitted curve at every pre-training size (visible above): the law misfits
-#   that distribution systematically. Its residuals averaged per fine-tuning level show it,
-#   so mulclass-r50 gets a misfit term and wider bands everywhere; the distributions the law
-#   fits get none.
+#   8% below the law at every pre-training size: the law misfits that distribution
+#   systematically. Its residuals averaged per fine-tuning level show it, so mulclass-r50
+#   gets a misfit term, and at each of its fine-tuning levels the curve is shifted by that
+#   level's offset (shrunk towards 0 by how much of it could be noise): -7.9% at 1%, within
+#   ±2% elsewhere. The shifted curve passes through those runs (above), and a new run there
+#   is predicted where its neighbours are; the distributions the law fits get none.
 # - **past the data, along each input and along their product.** Leave-future-out refits
 #   (each distribution's largest third of levels held out, along pre-training, fine-tuning
 #   and both together) measure how fast the errors grow past the fitted runs; a direction

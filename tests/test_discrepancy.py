@@ -140,7 +140,7 @@ def test_a_distribution_off_its_curve_gets_a_misfit_and_the_others_none():
     residual = rng.normal(0.0, 0.01, 120) + np.where(labels == "bad", [offset[v] for v in level], 0.0)
     variance = np.full(120, 0.01**2)
     levels = {"finetune_tokens": level, "pretrain_tokens": np.arange(120) % 10}
-    misfit, gains, threshold = learn_misfit(residual, variance, labels, nu=5, levels=levels)
+    misfit, gains, threshold, offsets = learn_misfit(residual, variance, labels, nu=5, levels=levels)
     assert list(misfit) == ["bad"] and misfit["bad"] == pytest.approx(
         np.sqrt(np.mean([*offset.values()]) ** 2 + np.var([*offset.values()])), rel=0.3
     )
@@ -156,6 +156,18 @@ def test_a_distribution_off_its_curve_gets_a_misfit_and_the_others_none():
     )
     np.testing.assert_allclose(law.law_error_sd(inside, INPUTS), misfit["bad"] / np.sqrt(3))
     assert law.learned and Discrepancy.from_dict(law.to_dict()) == law
+    # the curve of "bad" is shifted at each fine-tuning level by about that level's offset
+    # (10 runs a level, noise 1%: shrunk by less than 5%), and its sd there is what is left
+    assert list(offsets) == ["bad"] and offsets["bad"]["input"] == "finetune_tokens"
+    np.testing.assert_allclose(offsets["bad"]["levels"], [1e5, 1e6, 1e7, 1e8])
+    np.testing.assert_allclose(offsets["bad"]["offsets"], [*offset.values()], atol=0.006)
+    assert max(offsets["bad"]["sds"]) < 0.005
+    shifted = Discrepancy(misfit=misfit, misfit_gains=gains, level_offsets=offsets)
+    points = {"finetune_tokens": np.array([1e5, 1e5, 3e5]), "pretrain_tokens": np.ones(3)}
+    shift, sd = shifted.at_levels(np.array(["bad", "good", "bad"]), points, 3)
+    assert shift[0] == offsets["bad"]["offsets"][0] and shift[1] == shift[2] == 0.0  # its own level only
+    assert sd[0] == offsets["bad"]["sds"][0] and sd[2] == misfit["bad"] and sd[1] == 0.0
+    assert Discrepancy.from_dict(shifted.to_dict()) == shifted
     # per run, with the likelihood's heavy tails, the same strays pass too
     assert list(learn_misfit(residual, variance, labels, nu=5)[0]) == ["bad"]
 

@@ -149,7 +149,7 @@ def learn_misfit(
     labels: np.ndarray,
     nu: float,
     levels: Mapping[str, np.ndarray] | None = None,
-) -> tuple[dict[str, float], dict[str, float], float]:
+) -> tuple[dict[str, float], dict[str, float], float, dict[str, dict]]:
     """Each distribution's misfit inside the data: the standard deviation m on log loss by
     which its runs stray from the fitted law beyond what parameters and the shared noise
     explain.
@@ -167,16 +167,18 @@ def learn_misfit(
     gets wide bands everywhere, inside the data and past it. m is kept only where its gain
     over m = 0 passes the test level shared between the distributions and inputs
     (:func:`gain_threshold`), so that where the law holds bands are as before. Returns the
-    kept values, every distribution's best gain, and the threshold used.
+    kept values, every distribution's best gain, the threshold used, and each kept
+    distribution's level offsets (:func:`level_offsets`) along the input where its misfit
+    shows most.
     """
     names = pd.unique(labels)
     groupings = dict(levels) if levels else {"run": np.arange(len(labels))}
     threshold = gain_threshold(len(names) * len(groupings))
-    misfit, gains = {}, {}
+    misfit, gains, offsets = {}, {}, {}
     for name in names:
         mine = labels == name
-        best = (0.0, 0.0)
-        for values in groupings.values():
+        best = (0.0, 0.0, "")
+        for column, values in groupings.items():
             if levels:
                 residual_at, variance_at = _level_medians(residual[mine], variance[mine], values[mine])
                 nu_at = NORMAL_NU
@@ -185,11 +187,35 @@ def learn_misfit(
             if len(residual_at) < 2:  # one level: its offset is what the fit pinned, not a misfit
                 continue
             scale, _, gain = _best_growth(residual_at, variance_at, np.ones(len(residual_at)), nu_at, (1.0,))
-            best = max(best, (gain, scale))
+            best = max(best, (gain, scale, column))
         gains[str(name)] = best[0]
         if best[0] > threshold:
             misfit[str(name)] = best[1]
-    return misfit, gains, threshold
+            if levels:
+                offsets[str(name)] = level_offsets(
+                    residual[mine], variance[mine], levels[best[2]][mine], best[1]
+                )
+                offsets[str(name)]["input"] = best[2]
+    return misfit, gains, threshold, offsets
+
+
+def level_offsets(residual: np.ndarray, variance: np.ndarray, values: np.ndarray, misfit: float) -> dict:
+    """Where a distribution's runs at one level of an input sit off the curve together, the
+    curve there is shifted, not only widened: a variance cannot move the centre. Each level's
+    offset on log loss is its median residual shrunk towards 0 by the misfit's share of its
+    variance, m^2 / (m^2 + v_g) (the posterior mean of a Normal(0, m^2) level effect seen
+    through noise of variance v_g), and what is left of the misfit there is the posterior sd
+    sqrt(m^2 v_g / (m^2 + v_g)). Only levels of :data:`MIN_RUNS_PER_LEVEL` runs or more."""
+    frame = pd.DataFrame({"r": residual, "v": variance, "level": values})
+    grouped = frame.groupby("level").agg(r=("r", "median"), v=("v", "mean"), n=("r", "size"))
+    grouped = grouped[grouped.n >= MIN_RUNS_PER_LEVEL]
+    level_variance = np.pi / 2 * grouped.v / grouped.n
+    share = misfit**2 / (misfit**2 + level_variance)
+    return {
+        "levels": [float(v) for v in grouped.index],
+        "offsets": [float(v) for v in share * grouped.r],
+        "sds": [float(v) for v in np.sqrt(share * level_variance)],
+    }
 
 
 def _level_medians(

@@ -53,16 +53,17 @@ def learn_discrepancy(
     inputs = spec.law.inputs
     data = run_data(spec, runs, normalisation)
     labels = np.asarray(runs.distributions)[data["distribution_index"]]
-    misfit, misfit_gains, misfit_threshold = {}, {}, 0.0
+    misfit, misfit_gains, misfit_threshold, offsets = {}, {}, 0.0, {}
     if posterior is not None:
         residual, parameter_variance, noise = _heldout_errors(
             posterior, spec, data, np.ones(len(labels), dtype=bool)
         )
         levels = {column: runs.table[column].to_numpy() for column in inputs}
-        misfit, misfit_gains, misfit_threshold = learn_misfit(
+        misfit, misfit_gains, misfit_threshold, offsets = learn_misfit(
             residual, parameter_variance + noise, labels, spec.likelihood.nu, levels
         )
     inside = {"misfit": misfit, "misfit_gains": misfit_gains, "misfit_threshold": misfit_threshold}
+    inside["level_offsets"] = offsets
     cuts = leave_future_out_cuts(runs.table, inputs, max(spec.min_runs_per_distribution, 2))
     if not cuts:
         return Discrepancy(

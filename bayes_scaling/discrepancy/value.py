@@ -36,6 +36,9 @@ class Discrepancy:
     # per direction, the factor by which the parameters' spread of the law is widened past the
     # data, where the held-out runs favoured that form over a scale (1 for the rest)
     spread_factors: Mapping[str, float] = field(default_factory=dict)
+    # per distribution with a misfit kept: the input along which it shows, and each of that
+    # input's levels' offset on log loss and the misfit sd left there (evidence.level_offsets)
+    level_offsets: Mapping[str, Mapping] = field(default_factory=dict)
 
     def scale(self, name: str) -> float:
         """The scale along one direction (0 where none was learned)."""
@@ -73,12 +76,38 @@ class Discrepancy:
             return np.full(rows, np.sqrt((values**2).mean()) if len(values) else 0.0)
         return np.array([self.misfit.get(str(label), 0.0) for label in labels])
 
+    def at_levels(
+        self, labels: np.ndarray | None, points: Mapping[str, np.ndarray], rows: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's offset on log loss and misfit sd inside the data: at a fitted level of
+        its distribution's misfit input (``points``: input -> each row's value), that level's
+        offset and the sd left there; elsewhere 0 and the distribution's misfit."""
+        offset, sd = np.zeros(rows), self.distribution_misfit(labels, rows)
+        if labels is None or not self.level_offsets:
+            return offset, sd
+        labels = np.asarray(labels).astype(str)
+        for name, entry in self.level_offsets.items():
+            mine = labels == name
+            if not mine.any() or entry["input"] not in points:
+                continue
+            values = np.asarray(points[entry["input"]], dtype=float)
+            for level, shift, left in zip(entry["levels"], entry["offsets"], entry["sds"], strict=True):
+                at = mine & np.isclose(values, level, rtol=1e-6, atol=0.0)
+                offset[at], sd[at] = shift, left
+        return offset, sd
+
     def law_error_sd(
-        self, beyond: np.ndarray, inputs: tuple[str, ...], labels: np.ndarray | None = None
+        self,
+        beyond: np.ndarray,
+        inputs: tuple[str, ...],
+        labels: np.ndarray | None = None,
+        points: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Standard deviation of the law's error on log loss at rows lying ``beyond`` (rows x
         :func:`directions` of ``inputs``, see :func:`distances_beyond`) their fitted ranges,
-        of distributions ``labels`` (None: a new distribution)."""
+        of distributions ``labels`` (None: a new distribution), at inputs ``points`` (where
+        given, a fitted level's own sd replaces its distribution's misfit, see
+        :meth:`at_levels`)."""
         names = directions(inputs)[: beyond.shape[-1]]
         scales = np.array([self.scale(name) for name in names])
         powers = np.array([self.power(name) for name in names])
@@ -88,7 +117,8 @@ class Discrepancy:
         # Summing counted that error twice: bands 1.4x too wide on alabdulmohsin2022, whose
         # pre-training and product scales are alike (docs/records.md, "Largest direction, not the sum").
         past = (scales * beyond**powers).max(axis=-1, initial=0.0)
-        return np.sqrt(past**2 + self.distribution_misfit(labels, len(beyond)) ** 2)
+        inside = self.at_levels(labels, points or {}, len(beyond))[1]
+        return np.sqrt(past**2 + inside**2)
 
     def to_dict(self) -> dict:
         return asdict(self) | {
@@ -100,6 +130,7 @@ class Discrepancy:
                 "misfit",
                 "misfit_gains",
                 "spread_factors",
+                "level_offsets",
             )
         }
 
@@ -109,6 +140,12 @@ class Discrepancy:
             ", ".join(f"{name} {value:.3g}" for name, value in self.misfit.items()) if self.misfit else "none"
         )
         inside = f"inside the data (sd on log loss, per distribution): {inside}"
+        for name, entry in self.level_offsets.items():
+            shifts = ", ".join(
+                f"{level:g} {np.expm1(shift):+.1%}"
+                for level, shift in zip(entry["levels"], entry["offsets"], strict=True)
+            )
+            inside += f"\n  {name}'s curve shifted at its levels of {entry['input']}: {shifts}"
         if self.note:
             return f"{self.note}\n{inside}"
         lines = [
