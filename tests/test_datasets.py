@@ -19,28 +19,30 @@ from bayes_scaling.datasets import CATALOG, upstream
 
 def test_catalog_lists_the_example_and_the_real_tables():
     table = bs.list_datasets()
-    assert table.name.tolist() == ["example", "mikami2021", "alabdulmohsin2022"]
+    assert table.name.tolist() == ["example", "mikami2021", "alabdulmohsin2022", "farseer"]
     assert {"units", "loss_unit", "model", "source", "licence", "fetched"} <= set(table.columns)
-    assert table.fetched.tolist() == [False, True, True]
+    assert table.fetched.tolist() == [False, True, True, True]
     # each names a shipped spec whose priors suit its units
     assert table.set_index("name").model.to_dict() == {
         "example": "transfer_gap",
         "mikami2021": "transfer_gap_error_rate",
         "alabdulmohsin2022": "few_shot_error_rate",
+        "farseer": "chinchilla",
     }
     assert set(table.model) <= set(bs.list_models())
     # real tables are pinned: a commit in the URL and a sha256
-    for name in ("mikami2021", "alabdulmohsin2022"):
-        source = CATALOG[name]["upstream"]
-        assert len(source["sha256"]) == 64 and source["file"].startswith(f"{name}/")
-        assert any(len(part) == 40 for part in source["url"].split("/"))
+    for name, folder in (("mikami2021",) * 2, ("alabdulmohsin2022",) * 2, ("farseer", "sldbench")):
+        sources = CATALOG[name]["upstream"]
+        for source in sources if isinstance(sources, list) else [sources]:
+            assert len(source["sha256"]) == 64 and source["file"].startswith(f"{folder}/")
+            assert any(len(part) == 40 for part in source["url"].split("/"))
 
 
 def test_no_real_table_is_committed():
     from importlib import resources
 
     shipped = {p.name for p in resources.files("bayes_scaling.datasets").iterdir()}
-    assert not {name for name in shipped if "mikami" in name or "alabdulmohsin" in name}
+    assert not {name for name in shipped if "mikami" in name or "alabdulmohsin" in name or "farseer" in name}
 
 
 def test_mikami2021_is_the_real_transfer_table():
@@ -58,6 +60,16 @@ def test_mikami2021_is_the_real_transfer_table():
     # the validated table carries the units on
     valid = validate_runs(runs)
     assert (valid.units, valid.loss_unit) == ("images", runs.attrs["loss_unit"])
+
+
+def test_farseer_is_one_pretraining_set_whose_test_split_lies_past_the_rest():
+    runs = real_table("farseer")
+    assert runs.split.value_counts().to_dict() == {"train": 404, "test": 7}
+    assert runs.distribution.unique().tolist() == ["farseer"]
+    train, test = runs[runs.split == "train"], runs[runs.split == "test"]
+    assert train.flops.max() < 4e21 < test.flops.min()  # the backtest's cut-off is the split
+    np.testing.assert_allclose(runs.flops, 6 * runs.params * runs.pretrain_tokens)
+    validate_runs(runs, ("params", "pretrain_tokens"))
 
 
 def test_alabdulmohsin2022_is_few_shot_transfer_with_f_shots_times_classes():

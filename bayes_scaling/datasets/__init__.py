@@ -70,6 +70,34 @@ CATALOG: dict[str, dict] = {
         },
         "derive": upstream.derive_alabdulmohsin2022,
     },
+    "farseer": {
+        "description": "Real pre-training runs of one data set (Farseer, via ScaleBench/SLDBench): "
+        "411 runs, 1 distribution, model sizes N 1e8-2.5e10 and tokens D 1e9-5e11; the 7 "
+        "runs of the task's own test split (split == 'test') lie past the others' compute "
+        "(6ND above 4e21); p = params, tokens = training tokens, loss as published",
+        "units": "parameters and tokens",
+        "loss_unit": "loss as published by Farseer (SLDBench)",
+        "model": "chinchilla",
+        "source": "Li et al. 2026 (ScaleBench) and Lin et al. (SLDBench); PlanarG/active-sl, "
+        "benchmark/dataset/farseer_scaling_law/{train,test}-00000-of-00001.parquet at commit "
+        "e0a58ffde4f6fdfb20880d47d6d180fdbcb1440d, fetched on first use and derived by "
+        "bayes_scaling.datasets.upstream",
+        "licence": "MIT (upstream repository; dataset card CC-BY-4.0)",
+        "upstream": [
+            {
+                "file": f"sldbench/farseer_scaling_law/{split}-00000-of-00001.parquet",
+                "url": "https://raw.githubusercontent.com/PlanarG/active-sl/"
+                "e0a58ffde4f6fdfb20880d47d6d180fdbcb1440d/benchmark/dataset/farseer_scaling_law/"
+                f"{split}-00000-of-00001.parquet",
+                "sha256": sha256,
+            }
+            for split, sha256 in (
+                ("train", "98c4167b4b111814bcf8450bef0ec975239da067dd4f42ef6b71f4c1667705bc"),
+                ("test", "f886cce70555fed73c6ecbdc6588edc0cb0947a00db36e15c8795afcba280f3d"),
+            )
+        ],
+        "derive": upstream.derive_sldbench_farseer,
+    },
 }
 
 DESCRIBED = ("description", "units", "loss_unit", "model", "source", "licence")
@@ -94,11 +122,17 @@ def _entry(name: str) -> dict:
 
 def dataset_path(name: str) -> str:
     """Path of a run table's file: the CSV inside the package for the example, the upstream
-    file (fetched on first use, see :func:`.upstream.upstream_file`) for a real table."""
+    file (fetched on first use, see :func:`.upstream.upstream_file`) for a real table (its
+    first, where it has several)."""
+    return _paths(name)[0]
+
+
+def _paths(name: str) -> list[str]:
     entry = _entry(name)
     if "upstream" in entry:
-        return str(upstream.upstream_file(entry["upstream"]))
-    return str(resources.files(__package__) / entry["file"])
+        sources = entry["upstream"] if isinstance(entry["upstream"], list) else [entry["upstream"]]
+        return [str(upstream.upstream_file(source)) for source in sources]
+    return [str(resources.files(__package__) / entry["file"])]
 
 
 def load_dataset(name: str) -> pd.DataFrame:
@@ -110,8 +144,8 @@ def load_dataset(name: str) -> pd.DataFrame:
     derived by this package's code; a clear error names the file and that variable when
     neither works."""
     entry = _entry(name)
-    path = dataset_path(name)
-    table = entry["derive"](path) if "derive" in entry else pd.read_csv(path)
+    paths = _paths(name)
+    table = entry["derive"](*paths) if "derive" in entry else pd.read_csv(paths[0])
     table.attrs.update({k: entry[k] for k in DESCRIBED if k != "description"} | {"name": name})
     return table
 

@@ -57,7 +57,7 @@ def upstream_file(source: Mapping[str, str]) -> Path:
 def _download(source: Mapping[str, str]) -> Path:
     import pooch  # imported here: only a first use without the offline folder needs it
 
-    folder, name = source["file"].split("/", 1)
+    folder, name = source["file"].rsplit("/", 1)
     try:
         return Path(
             pooch.retrieve(
@@ -138,3 +138,14 @@ def derive_alabdulmohsin2022(path: Path) -> pd.DataFrame:
         nearest = np.abs(np.log(seen)[None, :] - np.log(targets)[:, None]).argmin(axis=1)
         kept.append(curve.iloc[np.unique(nearest)])
     return pd.concat(kept).reset_index(drop=True)
+
+
+def derive_sldbench_farseer(train: Path, test: Path) -> pd.DataFrame:
+    """Farseer's runs as one distribution of the Chinchilla law: ``params`` (N),
+    ``pretrain_tokens`` (D), ``loss``, the task's ``split`` (train, or test: its larger runs)
+    and ``flops`` = 6 N D, along which the test split lies past the rest."""
+    parts = [pd.read_parquet(path).assign(split=split) for path, split in ((train, "train"), (test, "test"))]
+    table = pd.concat(parts, ignore_index=True).rename(columns={"N": "params", "D": "pretrain_tokens"})
+    table["distribution"] = "farseer"
+    table["flops"] = 6.0 * table.params * table.pretrain_tokens
+    return table[["distribution", "params", "pretrain_tokens", "loss", "flops", "split"]]
