@@ -7,6 +7,7 @@ matplotlib figure, and saves it when given ``path``; the numbers come from the p
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -218,12 +219,11 @@ def plot_backtest(result, *, path=None):
     ax.set_yticks(y, labels)
     ax.tick_params(axis="y", labelsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel(f"loss ({unit})")
     coverage = result.summary.set_index("distribution").loc["all", "coverage_90"]
-    ax.set_title(
-        f"Backtest, {result.holdout}: 90% bands cover {coverage:.0%} of {len(runs)} held-out runs\n"
-        "d: how far past its distribution's fitted runs a run lies (natural-log units)",
-        fontsize=10,
+    title = f"Backtest, {result.holdout}: 90% bands cover {coverage:.0%} of {len(runs)} held-out runs"
+    ax.set_title(textwrap.fill(title, 70), fontsize=10)
+    ax.set_xlabel(
+        f"loss ({unit})\nd: how far past its distribution's fitted runs a run lies (natural-log units)"
     )
     ax.legend(fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
