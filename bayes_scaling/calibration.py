@@ -13,7 +13,8 @@ is named where that count is larger than a test at ``alpha`` allows over every l
 says on which side of the curve it sits. In-sample PITs crowd towards 1/2 (the fit saw these
 runs), which makes the test conservative. A level whose runs sit off the curve but inside
 their bands (alabdulmohsin2022's few-shot curves, 2-5% above theirs) is not named: the bands
-already say that much. :func:`bayes_scaling.fit` warns of each level named.
+already say that much (docs/records.md, "In-sample level check"). :func:`bayes_scaling.fit`
+warns of each level named.
 """
 
 from __future__ import annotations

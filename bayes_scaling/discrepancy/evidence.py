@@ -205,7 +205,8 @@ def level_offsets(residual: np.ndarray, variance: np.ndarray, values: np.ndarray
     offset on log loss is its median residual shrunk towards 0 by the misfit's share of its
     variance, m^2 / (m^2 + v_g) (the posterior mean of a Normal(0, m^2) level effect seen
     through noise of variance v_g), and what is left of the misfit there is the posterior sd
-    sqrt(m^2 v_g / (m^2 + v_g)). Only levels of :data:`MIN_RUNS_PER_LEVEL` runs or more."""
+    sqrt(m^2 v_g / (m^2 + v_g)). Only levels of :data:`MIN_RUNS_PER_LEVEL` runs or more
+    (docs/records.md, "Level offsets")."""
     frame = pd.DataFrame({"r": residual, "v": variance, "level": values})
     grouped = frame.groupby("level").agg(r=("r", "median"), v=("v", "mean"), n=("r", "size"))
     grouped = grouped[grouped.n >= MIN_RUNS_PER_LEVEL]
