@@ -220,8 +220,8 @@ def plot_backtest(result, *, path=None):
     ax.tick_params(axis="y", labelsize=8)
     ax.invert_yaxis()
     coverage = result.summary.set_index("distribution").loc["all", "coverage_90"]
-    title = f"Backtest, {result.holdout}: 90% bands cover {coverage:.0%} of {len(runs)} held-out runs"
-    ax.set_title(textwrap.fill(title, 70), fontsize=10)
+    held = f"90% bands cover {coverage:.0%} of {len(runs)} held-out runs"
+    ax.set_title(f"{textwrap.fill(f'Backtest, {result.holdout}:', 70)}\n{held}", fontsize=10)
     ax.set_xlabel(
         f"loss ({unit})\nd: how far past its distribution's fitted runs a run lies (natural-log units)"
     )
