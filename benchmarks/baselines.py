@@ -114,3 +114,35 @@ def least_squares_bootstrap(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def least_squares_bands(
+    kept: pd.DataFrame, held: pd.DataFrame, *, resamples: int = 200, seed: int = 0, prob: float = 0.9
+) -> pd.DataFrame:
+    """The peer's bands of a new run: per distribution, the transfer-gap law fitted by least
+    squares to a bootstrap resample of its kept runs, plus one of that fit's own log residuals
+    drawn at random (the run's noise); the central ``prob`` interval of these predictions at
+    each held-out run. Rows in ``held``'s order: ``lower``, ``median``, ``upper``."""
+    rng = np.random.default_rng(seed)
+    start = np.log([1.5, 1e4, 0.3, 0.3, 10.0])
+    out = pd.DataFrame(index=held.index, columns=["lower", "median", "upper"], dtype=float)
+    tail = (1 - prob) / 2
+    for name, target in held.groupby("distribution", sort=False):
+        group = kept[kept.distribution == name]
+        p, f, loss = (group[c].to_numpy(float) for c in ("pretrain_tokens", "finetune_tokens", "loss"))
+        log_p, log_f = (
+            np.log(target.pretrain_tokens.to_numpy(float)),
+            np.log(target.finetune_tokens.to_numpy(float)),
+        )
+        best = _fit_one(p, f, loss, start)
+        predictions = []
+        for _ in range(resamples):
+            rows = rng.integers(0, len(p), len(p))
+            theta = _fit_one(p[rows], f[rows], loss[rows], best)
+            params = {k: np.exp(theta[j]) for j, k in enumerate(LAW.parameters)}
+            residual = np.log(loss[rows]) - LAW.log_loss(np.log(p[rows]), np.log(f[rows]), **params)
+            noise = rng.choice(residual, len(target))
+            predictions.append(LAW.log_loss(log_p, log_f, **params) + noise)
+        q = np.exp(np.quantile(np.array(predictions), [tail, 0.5, 1 - tail], axis=0))
+        out.loc[target.index] = q.T
+    return out

@@ -108,6 +108,25 @@ TABLES = [
 ]
 
 
+def peer_scores(runs: pd.DataFrame, model: str, holdout: dict) -> dict[str, float]:
+    """Coverage and interval score of the least-squares bootstrap's 90% bands of new runs
+    (baselines.least_squares_bands) on the same held-out runs: the peer people use today."""
+    from baselines import least_squares_bands
+
+    from bayes_scaling.backtesting import holdout_mask, interval_score
+
+    table = bs.data.validate_runs(runs).table
+    held = holdout_mask(
+        table, above=holdout.get("holdout_above"), largest=holdout.get("holdout_largest"),
+        min_runs=bs.load_spec(model).min_runs_per_distribution,
+    )  # fmt: skip
+    bands = least_squares_bands(table[~held], table[held])
+    observed = table.loss[held]
+    inside = (observed >= bands.lower) & (observed <= bands.upper)
+    score = interval_score(observed, bands.lower, bands.upper, 0.1)
+    return {"peer_cover90": float(inside.mean()), "peer_interval_score": float(np.mean(score))}
+
+
 def cases(only: list[str], simulated_seeds: int):
     """(table, data, law, hold-out) for each case."""
     if "mikami2021" in only:
@@ -220,6 +239,8 @@ def main() -> None:
             "rhat": diagnostics.max_rhat,
             "seconds": seconds,
         }
+        if model == "transfer_gap" or model == "transfer_gap_error_rate":
+            row |= peer_scores(runs, model, holdout)  # the least-squares bootstrap's, same hold-out
         rows.append(row)
         record("misfit", case=f"{table}, {model}, {result.holdout}", figures={
             k: v for k, v in row.items() if k not in ("table", "law", "held_out")
