@@ -34,7 +34,7 @@ import os  # noqa: E402
 import warnings  # noqa: E402
 
 if os.environ.get("BAYES_SCALING_FAST") == "1":
-    SAMPLING = {"draws": 200, "tune": 200, "chains": 2}
+    SAMPLING = {"draws": 100, "tune": 100, "chains": 2}
     warnings.simplefilter("ignore", bs.BayesScalingWarning)
 
 # %%
