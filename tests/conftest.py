@@ -16,7 +16,7 @@ from bayes_scaling.spec import ModelSpec
 
 # Small but honest sampling settings for tests: fixed seeds, fewer draws, two chains (one
 # per core on CI's machine; four cost the 2-core suite ~40 s more).
-FAST = {"draws": 500, "tune": 500, "chains": 2, "seed": 11, "progress": False}
+FAST = {"draws": 500, "tune": 300, "chains": 2, "seed": 11, "progress": False}
 
 
 @functools.cache
