@@ -180,7 +180,7 @@ def learn_misfit(
         best = (0.0, 0.0, "")
         for column, values in groupings.items():
             if levels:
-                residual_at, variance_at = _level_medians(residual[mine], variance[mine], values[mine])
+                _, residual_at, variance_at = _level_medians(residual[mine], variance[mine], values[mine])
                 nu_at = NORMAL_NU
             else:
                 residual_at, variance_at, nu_at = residual[mine], variance[mine], nu
@@ -207,25 +207,22 @@ def level_offsets(residual: np.ndarray, variance: np.ndarray, values: np.ndarray
     through noise of variance v_g), and what is left of the misfit there is the posterior sd
     sqrt(m^2 v_g / (m^2 + v_g)). Only levels of :data:`MIN_RUNS_PER_LEVEL` runs or more
     (docs/records.md, "Level offsets")."""
-    frame = pd.DataFrame({"r": residual, "v": variance, "level": values})
-    grouped = frame.groupby("level").agg(r=("r", "median"), v=("v", "mean"), n=("r", "size"))
-    grouped = grouped[grouped.n >= MIN_RUNS_PER_LEVEL]
-    level_variance = np.pi / 2 * grouped.v / grouped.n
+    levels, median, level_variance = _level_medians(residual, variance, values)
     share = misfit**2 / (misfit**2 + level_variance)
     return {
-        "levels": [float(v) for v in grouped.index],
-        "offsets": [float(v) for v in share * grouped.r],
+        "levels": [float(v) for v in levels],
+        "offsets": [float(v) for v in share * median],
         "sds": [float(v) for v in np.sqrt(share * level_variance)],
     }
 
 
 def _level_medians(
     residual: np.ndarray, variance: np.ndarray, values: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per level (distinct value in ``values``) with :data:`MIN_RUNS_PER_LEVEL` runs or more,
-    the median residual and its variance (pi/2 x mean variance / runs). The median, so that
-    one diverged run is not taken for a level off the curve."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per level (distinct value in ``values``) with :data:`MIN_RUNS_PER_LEVEL` runs or more:
+    the level, the median residual and its variance (pi/2 x mean variance / runs). The
+    median, so that one diverged run is not taken for a level off the curve."""
     frame = pd.DataFrame({"r": residual, "v": variance, "level": values})
     grouped = frame.groupby("level").agg(r=("r", "median"), v=("v", "mean"), n=("r", "size"))
     grouped = grouped[grouped.n >= MIN_RUNS_PER_LEVEL]
-    return grouped.r.to_numpy(), (np.pi / 2 * grouped.v / grouped.n).to_numpy()
+    return grouped.index.to_numpy(), grouped.r.to_numpy(), (np.pi / 2 * grouped.v / grouped.n).to_numpy()
