@@ -19,19 +19,23 @@ from bayes_scaling.datasets import CATALOG, upstream
 
 def test_catalog_lists_the_example_and_the_real_tables():
     table = bs.list_datasets()
-    assert table.name.tolist() == ["example", "mikami2021", "alabdulmohsin2022", "farseer"]
+    sldbench = ["farseer", "data_constrained", "lr_bsz"]
+    assert table.name.tolist() == ["example", "mikami2021", "alabdulmohsin2022", *sldbench]
     assert {"units", "loss_unit", "model", "source", "licence", "fetched"} <= set(table.columns)
-    assert table.fetched.tolist() == [False, True, True, True]
+    assert table.fetched.tolist() == [False, True, True, True, True, True]
     # each names a shipped spec whose priors suit its units
     assert table.set_index("name").model.to_dict() == {
         "example": "transfer_gap",
         "mikami2021": "transfer_gap_error_rate",
         "alabdulmohsin2022": "few_shot_error_rate",
         "farseer": "chinchilla",
+        "data_constrained": "chinchilla",
+        "lr_bsz": "chinchilla",
     }
     assert set(table.model) <= set(bs.list_models())
     # real tables are pinned: a commit in the URL and a sha256
-    for name, folder in (("mikami2021",) * 2, ("alabdulmohsin2022",) * 2, ("farseer", "sldbench")):
+    pinned = [("mikami2021",) * 2, ("alabdulmohsin2022",) * 2, *[(name, "sldbench") for name in sldbench]]
+    for name, folder in pinned:
         sources = CATALOG[name]["upstream"]
         for source in sources if isinstance(sources, list) else [sources]:
             assert len(source["sha256"]) == 64 and source["file"].startswith(f"{folder}/")
@@ -70,6 +74,25 @@ def test_farseer_is_one_pretraining_set_whose_test_split_lies_past_the_rest():
     assert train.flops.max() < 4e21 < test.flops.min()  # the backtest's cut-off is the split
     np.testing.assert_allclose(runs.flops, 6 * runs.params * runs.pretrain_tokens)
     validate_runs(runs, ("params", "pretrain_tokens"))
+
+
+def test_data_constrained_keeps_the_runs_on_fresh_data_and_its_split_lies_past_the_rest():
+    runs = real_table("data_constrained")
+    assert runs.split.value_counts().to_dict() == {"train": 27, "test": 2}
+    assert (runs.pretrain_tokens <= runs.unique_tokens).all()  # no token seen twice
+    train, test = runs[runs.split == "train"], runs[runs.split == "test"]
+    assert train.flops.max() < 1e21 < test.flops.min()
+    validate_runs(runs, ("params", "pretrain_tokens"))
+
+
+def test_lr_bsz_keeps_the_best_run_of_each_sweep_cell():
+    runs = real_table("lr_bsz")
+    assert len(runs) == 42 and runs.split.value_counts().to_dict() == {"train": 41, "test": 1}
+    assert runs.duplicated(["params", "pretrain_tokens"]).sum() == 0
+    assert runs.sweep_runs.sum() == 2702 + 117  # every run of the task stands behind a cell
+    train, test = runs[runs.split == "train"], runs[runs.split == "test"]
+    assert train.flops.max() < 4e20 < test.flops.min()
+    assert test.loss.iloc[0] == pytest.approx(2.0762)  # the test cell's best of 117 settings
 
 
 def test_alabdulmohsin2022_is_few_shot_transfer_with_f_shots_times_classes():

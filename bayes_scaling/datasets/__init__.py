@@ -15,6 +15,49 @@ import pandas as pd
 from ..data import BayesScalingError
 from . import upstream
 
+SLDBENCH_COMMIT = "e0a58ffde4f6fdfb20880d47d6d180fdbcb1440d"
+# each task's two parquet files (train, test) at that commit of PlanarG/active-sl
+SLDBENCH_SHA256 = {
+    "farseer": (
+        "98c4167b4b111814bcf8450bef0ec975239da067dd4f42ef6b71f4c1667705bc",
+        "f886cce70555fed73c6ecbdc6588edc0cb0947a00db36e15c8795afcba280f3d",
+    ),
+    "data_constrained": (
+        "d0e6f059e657c7476f8f2636110e391d086c78bd826a50c4cc62f06e73c7b020",
+        "acdc55ff3bffb3020b365007d2b18bc0bf0ec3e359b2ceb3e09abe2bbb94cc2e",
+    ),
+    "lr_bsz": (
+        "3e8bf513e7c7da2b82e3d324c19643256e3f5cc5770aa4d0dcbc0aa3c38768e5",
+        "ed6c33d124562015805d3715f9f01a58e5d27befcd63d30be23a94eedc9caa68",
+    ),
+}
+
+
+def _sldbench(task: str, *, description: str, loss_unit: str, derive) -> dict:
+    """A catalogue entry for one SLDBench task mapped onto the Chinchilla law."""
+    folder = f"{task}_scaling_law"
+    return {
+        "description": description,
+        "units": "parameters and tokens",
+        "loss_unit": loss_unit,
+        "model": "chinchilla",
+        "source": "Li et al. 2026 (ScaleBench) and Lin et al. (SLDBench); PlanarG/active-sl, "
+        f"benchmark/dataset/{folder}/{{train,test}}-00000-of-00001.parquet at commit "
+        f"{SLDBENCH_COMMIT}, fetched on first use and derived by bayes_scaling.datasets.upstream",
+        "licence": "MIT (upstream repository; dataset card CC-BY-4.0)",
+        "upstream": [
+            {
+                "file": f"sldbench/{folder}/{split}-00000-of-00001.parquet",
+                "url": f"https://raw.githubusercontent.com/PlanarG/active-sl/{SLDBENCH_COMMIT}/"
+                f"benchmark/dataset/{folder}/{split}-00000-of-00001.parquet",
+                "sha256": sha256,
+            }
+            for split, sha256 in zip(("train", "test"), SLDBENCH_SHA256[task], strict=True)
+        ],
+        "derive": derive,
+    }
+
+
 CATALOG: dict[str, dict] = {
     "example": {
         "file": "example_runs.csv",
@@ -70,34 +113,33 @@ CATALOG: dict[str, dict] = {
         },
         "derive": upstream.derive_alabdulmohsin2022,
     },
-    "farseer": {
-        "description": "Real pre-training runs of one data set (Farseer, via ScaleBench/SLDBench): "
+    "farseer": _sldbench(
+        "farseer",
+        description="Real pre-training runs of one data set (Farseer, via ScaleBench/SLDBench): "
         "411 runs, 1 distribution, model sizes N 1e8-2.5e10 and tokens D 1e9-5e11; the 7 "
         "runs of the task's own test split (split == 'test') lie past the others' compute "
         "(6ND above 4e21); p = params, tokens = training tokens, loss as published",
-        "units": "parameters and tokens",
-        "loss_unit": "loss as published by Farseer (SLDBench)",
-        "model": "chinchilla",
-        "source": "Li et al. 2026 (ScaleBench) and Lin et al. (SLDBench); PlanarG/active-sl, "
-        "benchmark/dataset/farseer_scaling_law/{train,test}-00000-of-00001.parquet at commit "
-        "e0a58ffde4f6fdfb20880d47d6d180fdbcb1440d, fetched on first use and derived by "
-        "bayes_scaling.datasets.upstream",
-        "licence": "MIT (upstream repository; dataset card CC-BY-4.0)",
-        "upstream": [
-            {
-                "file": f"sldbench/farseer_scaling_law/{split}-00000-of-00001.parquet",
-                "url": "https://raw.githubusercontent.com/PlanarG/active-sl/"
-                "e0a58ffde4f6fdfb20880d47d6d180fdbcb1440d/benchmark/dataset/farseer_scaling_law/"
-                f"{split}-00000-of-00001.parquet",
-                "sha256": sha256,
-            }
-            for split, sha256 in (
-                ("train", "98c4167b4b111814bcf8450bef0ec975239da067dd4f42ef6b71f4c1667705bc"),
-                ("test", "f886cce70555fed73c6ecbdc6588edc0cb0947a00db36e15c8795afcba280f3d"),
-            )
-        ],
-        "derive": upstream.derive_sldbench_farseer,
-    },
+        loss_unit="loss as published by Farseer (SLDBench)",
+        derive=upstream.derive_sldbench_farseer,
+    ),
+    "data_constrained": _sldbench(
+        "data_constrained",
+        description="Real pre-training runs of Muennighoff et al. 2023 (via SLDBench), the 29 "
+        "that saw each token at most once (tokens <= unique tokens), where the Chinchilla law "
+        "applies; repeated data needs a data-constrained law the package does not have. The 2 "
+        "of the task's test split lie past the others' compute (6ND above 1e21)",
+        loss_unit="validation loss as published (SLDBench)",
+        derive=upstream.derive_sldbench_data_constrained,
+    ),
+    "lr_bsz": _sldbench(
+        "lr_bsz",
+        description="Real pre-training runs of a learning-rate and batch-size sweep (StepLaw, "
+        "via SLDBench): per model size and token count, the best loss over the sweep (2,819 "
+        "runs, 42 cells); the one cell of the task's test split lies past the others' "
+        "compute (6ND above 4e20)",
+        loss_unit="language-model loss as published (SLDBench)",
+        derive=upstream.derive_sldbench_lr_bsz,
+    ),
 }
 
 DESCRIBED = ("description", "units", "loss_unit", "model", "source", "licence")

@@ -140,12 +140,49 @@ def derive_alabdulmohsin2022(path: Path) -> pd.DataFrame:
     return pd.concat(kept).reset_index(drop=True)
 
 
+def _sldbench_splits(train: Path, test: Path) -> pd.DataFrame:
+    """One SLDBench task's two files as one table, with a ``split`` column (train, or test:
+    the task's larger runs)."""
+    parts = [pd.read_parquet(path).assign(split=split) for path, split in ((train, "train"), (test, "test"))]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _chinchilla_table(table: pd.DataFrame, name: str, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``distribution, params, pretrain_tokens, loss, flops`` (6 N D, the direction the test
+    split lies along), then ``extra`` columns and ``split``."""
+    table = table.assign(distribution=name, flops=6.0 * table.params * table.pretrain_tokens)
+    return table[["distribution", "params", "pretrain_tokens", "loss", "flops", *extra, "split"]].reset_index(
+        drop=True
+    )
+
+
 def derive_sldbench_farseer(train: Path, test: Path) -> pd.DataFrame:
     """Farseer's runs as one distribution of the Chinchilla law: ``params`` (N),
-    ``pretrain_tokens`` (D), ``loss``, the task's ``split`` (train, or test: its larger runs)
-    and ``flops`` = 6 N D, along which the test split lies past the rest."""
-    parts = [pd.read_parquet(path).assign(split=split) for path, split in ((train, "train"), (test, "test"))]
-    table = pd.concat(parts, ignore_index=True).rename(columns={"N": "params", "D": "pretrain_tokens"})
-    table["distribution"] = "farseer"
-    table["flops"] = 6.0 * table.params * table.pretrain_tokens
-    return table[["distribution", "params", "pretrain_tokens", "loss", "flops", "split"]]
+    ``pretrain_tokens`` (D), ``loss``, the task's ``split`` and ``flops`` = 6 N D, along which
+    the test split lies past the rest."""
+    table = _sldbench_splits(train, test).rename(columns={"N": "params", "D": "pretrain_tokens"})
+    return _chinchilla_table(table, "farseer")
+
+
+def derive_sldbench_data_constrained(train: Path, test: Path) -> pd.DataFrame:
+    """Muennighoff et al.'s runs that saw each token at most once (``tokens <= unique_tokens``)
+    as one distribution of the Chinchilla law; runs on repeated data are left out, since the
+    law has no term for repetition."""
+    table = _sldbench_splits(train, test).rename(columns={"tokens": "pretrain_tokens"})
+    table = table[table.pretrain_tokens <= table.unique_tokens]
+    return _chinchilla_table(table, "data_constrained", extra=("unique_tokens",))
+
+
+def derive_sldbench_lr_bsz(train: Path, test: Path) -> pd.DataFrame:
+    """Per model size (non-embedding parameters) and token count, the best loss over the
+    learning-rate and batch-size sweep, as one distribution of the Chinchilla law: the law
+    describes a well-tuned run, and the sweep's worse settings are not runs of it.
+    ``sweep_runs`` counts the runs of each cell."""
+    raw = _sldbench_splits(train, test)
+    best = raw.loc[raw.groupby(["non_embedding_param_size", "data_size", "split"]).lm_loss.idxmin()]
+    sizes = raw.groupby(["non_embedding_param_size", "data_size", "split"]).size().rename("sweep_runs")
+    best = best.join(sizes, on=["non_embedding_param_size", "data_size", "split"])
+    table = best.rename(
+        columns={"non_embedding_param_size": "params", "data_size": "pretrain_tokens", "lm_loss": "loss"}
+    )
+    return _chinchilla_table(table, "lr_bsz", extra=("lr", "bsz", "sweep_runs"))
