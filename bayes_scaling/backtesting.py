@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from .data import DISTRIBUTION, BayesScalingError, validate_runs
+from .discrepancy.growth_prior import learn_growth_prior, log_likelihood_on_grid
 from .fitting import fit
-from .prediction import band_table
+from .prediction import band_table, predict
 from .result import Fit
-from .spec import ModelSpec, load_spec
+from .spec import GrowthPrior, ModelSpec, load_spec
 
 ALL = "all"  # the summary row over every held-out run
 SUMMARY_COLUMNS = (
@@ -198,6 +199,13 @@ def backtest(
     kept.attrs = table.attrs
     refit = fit(kept, spec, seed=seed, **{"progress": False, **fit_options})
     heldout = table[held & table[DISTRIBUTION].isin(refit.distributions).to_numpy()].reset_index(drop=True)
+    return scored(refit, heldout, label, seed)
+
+
+def scored(refit: Fit, heldout: pd.DataFrame, label: str, seed: int = 0) -> Backtest:
+    """The backtest of ``refit``'s bands on the ``heldout`` runs (described by ``label``): how
+    :func:`backtest` scores, and how a refit given another growth prior
+    (``Fit.with_growth_prior``) is scored again without refitting."""
     bands = {}
     for prob in (0.5, 0.9):
         bands[prob] = band_table(
@@ -216,6 +224,53 @@ def backtest(
     summary = score_bands(result)
     summary.attrs["holdout"] = label
     return Backtest(holdout=label, runs=result, summary=summary, fit=refit)
+
+
+def heldout_errors(result: Backtest) -> pd.DataFrame:
+    """What a backtest's held-out runs say of how the law's error grows past the data: per
+    run, ``residual`` (log loss minus the refit's mean law-only prediction, shifted by any
+    level offset the refit learned), ``variance`` (the refit's predictive variance of it from
+    parameters, noise and the misfit inside the data, nothing past the data) and
+    ``distance`` (its extrapolation distance). The input of
+    :func:`growth_prior_from_backtests`."""
+    refit, heldout = result.fit, result.runs
+    draws = np.log(predict(refit, heldout, discrepancy=False)["loss_observed"].values)
+    draws = draws.reshape(-1, len(heldout))
+    labels = heldout[DISTRIBUTION].astype(str).to_numpy()
+    points = {name: heldout[name].to_numpy(float) for name in refit.law.inputs}
+    offset, inside = refit.discrepancy.at_levels(labels, points, len(heldout))
+    return pd.DataFrame(
+        {
+            DISTRIBUTION: labels,
+            "residual": np.log(heldout["loss"].to_numpy(float)) - draws.mean(axis=0) - offset,
+            "variance": draws.var(axis=0) + inside**2,
+            "distance": heldout["extrapolation_distance"].to_numpy(float),
+        }
+    )
+
+
+def growth_prior_from_backtests(
+    backtests: Mapping[str, Sequence[Backtest]], source: str = "", fixed_weight: float | None = None
+) -> GrowthPrior:
+    """The prior of how fast a law's error grows past the data, learned from backtests of
+    several tables (``backtests``: table name -> its backtests; two tables or more) by
+    empirical Bayes (:func:`bayes_scaling.discrepancy.growth_prior.learn_growth_prior`). Put
+    it in a spec's ``[discrepancy.growth_prior]`` to use it in every fit, or apply it to a
+    fit with ``Fit.with_growth_prior``. ``source`` says where it came from."""
+    curves = {}
+    for table, results in backtests.items():
+        parts = [growth_curve(result) for result in results]
+        curves[table] = (sum(part[0] for part in parts), sum(part[1] for part in parts))
+    return learn_growth_prior(curves, source=source, fixed_weight=fixed_weight)
+
+
+def growth_curve(result: Backtest) -> tuple[np.ndarray, float]:
+    """A backtest's held-out errors as a log likelihood over the scale grid and at 0
+    (:func:`bayes_scaling.discrepancy.growth_prior.log_likelihood_on_grid`)."""
+    errors = heldout_errors(result)
+    return log_likelihood_on_grid(
+        errors.residual, errors.variance, errors.distance, result.fit.spec.likelihood.nu
+    )
 
 
 def _one_cutoff(runs: pd.DataFrame, model, column: str, cutoff: float, options: dict) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from .diagnostics import Diagnostics
 from .discrepancy import Discrepancy, fitted_ranges
 from .inference.settings import SamplerConfig
 from .model import Normalisation
-from .spec import ModelSpec, spec_from_json
+from .spec import GrowthPrior, ModelSpec, spec_from_json
 
 FORMAT_VERSION = 1
 
@@ -58,6 +58,15 @@ class Fit:
         what distances past the data are measured from (:func:`discrepancy.fitted_ranges`).
         Kept once made: ranking asks for it once per distribution."""
         return fitted_ranges(self.runs, self.law.inputs)
+
+    def with_growth_prior(self, prior: GrowthPrior) -> Fit:
+        """This fit with its misfit past the data taken from another corpus prior of its
+        growth, updated by this fit's own leave-future-out errors, with no refit (see
+        :meth:`Discrepancy.with_growth_prior`); its spec says the new prior."""
+        spec = dataclasses.replace(
+            self.spec, discrepancy=dataclasses.replace(self.spec.discrepancy, growth_prior=prior)
+        )
+        return dataclasses.replace(self, spec=spec, discrepancy=self.discrepancy.with_growth_prior(prior))
 
     def parameters(self, units: Literal["raw", "normalised"] = "raw") -> xr.Dataset:
         """Posterior draws of every law parameter, dims (chain, draw, distribution).

@@ -133,6 +133,35 @@ class LikelihoodSpec:
 
 
 @dataclass(frozen=True)
+class GrowthPrior:
+    """The population prior of the scale of the law's misfit past the data: s = 0 with
+    probability 1 - ``weight``, else log s ~ Normal(log ``median``, ``log_sd``^2), s the sd of
+    the error on log loss per unit of natural-log distance beyond the fitted range. Learned
+    from a corpus of scaling tables (``source`` says which, by which command, at which
+    commit; :mod:`bayes_scaling.discrepancy.growth_prior`); a fit's own leave-future-out
+    errors update it."""
+
+    median: float
+    log_sd: float
+    weight: float = 1.0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        numbers = (self.median, self.log_sd, self.weight)
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers) or not (
+            self.median > 0 and self.log_sd > 0 and 0 < self.weight <= 1
+        ):
+            raise SpecError(
+                "[discrepancy.growth_prior] needs median > 0, log_sd > 0 and 0 < weight <= 1; got "
+                f"median {self.median!r}, log_sd {self.log_sd!r}, weight {self.weight!r}"
+            )
+
+    def describe(self) -> str:
+        weight = "" if self.weight == 1 else f", P(misfit) {self.weight:.2f}"
+        return f"median {self.median:.3g} per unit of log-distance, log sd {self.log_sd:.2f}{weight}"
+
+
+@dataclass(frozen=True)
 class DiscrepancySpec:
     """How the law's misfit, inside the data and past it, is learned (see :mod:`bayes_scaling.discrepancy`).
 
@@ -151,6 +180,8 @@ class DiscrepancySpec:
     tune: int = 300
     chains: int = 2
     adaptation: Literal["diag", "low_rank"] | None = None
+    # the corpus prior of the misfit's growth past the data; None: learned from the runs alone
+    growth_prior: GrowthPrior | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +258,10 @@ class ModelSpec:
                 "the residuals, s_k and q_k past the data from leave-future-out refits (or, where those "
                 "favour it, the parameters' spread widened by a factor k_k)"
             )
+            if (prior := self.discrepancy.growth_prior) is not None:
+                lines.append(f"  s_k's prior, from a corpus of scaling tables: {prior.describe()}")
+                if prior.source:
+                    lines.append(f"    learned from {prior.source}")
         return "\n".join(lines)
 
 
@@ -322,7 +357,19 @@ def _discrepancy(disc_raw: dict[str, Any], source: str) -> DiscrepancySpec:
             raise SpecError(
                 f"{source}: [discrepancy] {key} must be a whole number >= 1, got {disc_raw[key]!r}"
             )
-    return DiscrepancySpec(**disc_raw)
+    prior = disc_raw.pop("growth_prior", None)
+    if prior is not None:
+        names = [declared.name for declared in fields(GrowthPrior)]
+        if not isinstance(prior, dict) or sorted(set(prior) - set(names)) or "median" not in prior:
+            raise SpecError(
+                f"{source}: [discrepancy.growth_prior] takes {', '.join(names)} (median and log_sd "
+                f"required); got {prior!r}"
+            )
+        try:
+            prior = GrowthPrior(**prior)
+        except (SpecError, TypeError) as error:
+            raise SpecError(f"{source}: {error}") from None
+    return DiscrepancySpec(**disc_raw, growth_prior=prior)
 
 
 def spec_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ModelSpec:

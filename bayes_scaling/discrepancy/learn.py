@@ -5,6 +5,7 @@ it from leave-future-out refits that a sampling wrapper makes (see
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +18,7 @@ from ..model import OBSERVED, Normalisation, run_data
 from ..spec import ModelSpec
 from .distance import MIN_LEVELS, directions, distances_beyond, fitted_ranges, leave_future_out_cuts
 from .evidence import evidence_weight, gain_threshold, learn_growth, learn_misfit, learn_scale, learn_spread
+from .growth_prior import scales_from_prior
 from .value import Discrepancy
 
 # The share of the distributions a direction's held-out runs must come from for a widened
@@ -64,17 +66,25 @@ def learn_discrepancy(
         )
     inside = {"misfit": misfit, "misfit_gains": misfit_gains, "misfit_threshold": misfit_threshold}
     inside["level_offsets"] = offsets
+    prior = spec.discrepancy.growth_prior
+    along_all = directions(inputs)
     cuts = leave_future_out_cuts(runs.table, inputs, max(spec.min_runs_per_distribution, 2))
     if not cuts:
+        unheld = f"no distribution has {MIN_LEVELS}+ distinct values along any input ({', '.join(inputs)})"
+        if prior is not None:
+            scales, probabilities = scales_from_prior(prior, {}, along_all)
+            return Discrepancy(
+                **inside, scales=scales, misfit_probabilities=probabilities, growth_prior=asdict(prior),
+                directions=along_all,
+                note=f"past the data from the corpus prior alone: {unheld} to hold out",
+            )  # fmt: skip
         return Discrepancy(
             **inside,
-            note=f"not learned past the data: no distribution has {MIN_LEVELS}+ distinct values "
-            f"along any input ({', '.join(inputs)}); bands past the data count parameters, noise "
+            note=f"not learned past the data: {unheld}; bands past the data count parameters, noise "
             "and the misfit inside the data only",
         )  # fmt: skip
     threshold = gain_threshold(len(cuts))
-    scales, gains, powers, spread_factors = {}, {}, {}, {}
-    along_all = directions(inputs)
+    scales, gains, powers, spread_factors, evidence = {}, {}, {}, {}, {}
     nu = spec.likelihood.nu
     for direction, refit_posterior in refits.refit(cuts).items():
         held = cuts[direction]
@@ -83,19 +93,22 @@ def learn_discrepancy(
         variance = parameter_variance + other
         along = distances_beyond(runs.table[held], fitted_ranges(runs.table[~held], inputs), inputs)
         distance = along[:, along_all.index(direction)]
+        evidence[direction] = {"residual": residual.tolist(), "variance": variance.tolist()}
+        evidence[direction] |= {"distance": distance.tolist(), "nu": nu}
         scales[direction], gains[direction] = learn_scale(residual, variance, distance, nu, threshold)
         factor, spread_gain = learn_spread(residual, parameter_variance, other, nu, threshold)
         if factor > 1 and spread_gain > gains[direction] and spread_speaks_for(labels[held], labels):
             scales[direction], gains[direction], spread_factors[direction] = 0.0, spread_gain, factor
-        elif scales[direction] > 0:
+        elif scales[direction] > 0 and prior is None:
             # the best power's scale, weighed by the evidence for a misfit at all (k = 1)
             scale, powers[direction] = learn_growth(residual, variance, distance, nu)
             scales[direction] = scale * np.sqrt(evidence_weight(gains[direction], threshold))
-    return Discrepancy(
+    learned = Discrepancy(
         scales=scales, log_likelihood_gains=gains, powers=powers,
         heldout_runs=int(sum(h.sum() for h in cuts.values())), cuts=tuple(cuts), threshold=threshold,
-        spread_factors=spread_factors, **inside,
+        spread_factors=spread_factors, evidence=evidence, directions=along_all, **inside,
     )  # fmt: skip
+    return learned if prior is None else learned.with_growth_prior(prior)
 
 
 def spread_speaks_for(held_labels: np.ndarray, labels: np.ndarray) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from ..spec import GrowthPrior
 from .distance import PRODUCT, directions
 from .evidence import MIN_LOG_LIKELIHOOD_GAIN
+from .growth_prior import scales_from_prior
 
 # In ``Discrepancy.scales``, a scale for every input: how fits saved before the scales were
 # per input (one scale on the combined distance) are read back, unchanged in meaning.
@@ -39,6 +41,14 @@ class Discrepancy:
     # per distribution with a misfit kept: the input along which it shows, and each of that
     # input's levels' offset on log loss and the misfit sd left there (evidence.level_offsets)
     level_offsets: Mapping[str, Mapping] = field(default_factory=dict)
+    # per direction: the errors of the runs its refits held out (residual, variance, distance,
+    # nu), kept so that another growth prior can be applied without refitting
+    evidence: Mapping[str, Mapping] = field(default_factory=dict)
+    # the corpus prior of the scales past the data (GrowthPrior's fields; empty: none), and
+    # each direction's posterior probability of a misfit under it
+    growth_prior: Mapping[str, object] = field(default_factory=dict)
+    misfit_probabilities: Mapping[str, float] = field(default_factory=dict)
+    directions: tuple[str, ...] = ()  # every direction past the data (distance.directions)
 
     def scale(self, name: str) -> float:
         """The scale along one direction (0 where none was learned)."""
@@ -120,6 +130,23 @@ class Discrepancy:
         inside = self.at_levels(labels, points or {}, len(beyond))[1]
         return np.sqrt(past**2 + inside**2)
 
+    def with_growth_prior(self, prior: GrowthPrior | None) -> Discrepancy:
+        """The same misfit with the scales past the data taken from ``prior`` and this fit's
+        own held-out errors (:func:`~.growth_prior.scales_from_prior`; no refit): how a fit is
+        scored under a prior learned from another corpus. ``None``: the scales as the runs
+        alone give them, which needs a refit, so it is refused where they were replaced."""
+        if prior is None:
+            if self.growth_prior:
+                raise ValueError("the runs' own scales were replaced by a prior's; refit without one")
+            return self
+        names = self.directions or tuple(self.scales)
+        skip = tuple(self.spread_factors)
+        scales, probabilities = scales_from_prior(prior, self.evidence, names, skip=skip)
+        scales |= {name: 0.0 for name in self.spread_factors}
+        return replace(
+            self, scales=scales, powers={}, misfit_probabilities=probabilities, growth_prior=asdict(prior)
+        )
+
     def to_dict(self) -> dict:
         return asdict(self) | {
             name: dict(getattr(self, name))
@@ -131,6 +158,9 @@ class Discrepancy:
                 "misfit_gains",
                 "spread_factors",
                 "level_offsets",
+                "evidence",
+                "growth_prior",
+                "misfit_probabilities",
             )
         }
 
@@ -146,15 +176,27 @@ class Discrepancy:
                 for level, shift in zip(entry["levels"], entry["offsets"], strict=True)
             )
             inside += f"\n  {name}'s curve shifted at its levels of {entry['input']}: {shifts}"
-        if self.note:
+        if self.note and not self.growth_prior:
             return f"{self.note}\n{inside}"
-        lines = [
-            f"past the data, learned from {self.heldout_runs} runs that the fit's own leave-future-out "
-            "refits held out (growth per unit of log-distance past the fitted range; a misfit is kept "
-            f"where its log-likelihood gain over none passes {self.threshold:.2f}, even odds):"
-        ]
+        if self.growth_prior:
+            prior = self.growth_prior
+            lines = [
+                self.note
+                or f"past the data, the corpus prior updated by {self.heldout_runs} runs that the fit's own "
+                "leave-future-out refits held out",
+                f"  prior: median {prior['median']:.3g} per unit of log-distance, "
+                f"log sd {prior['log_sd']:.2f}, P(misfit) {prior['weight']:.2f}",
+            ]
+            if prior.get("source"):
+                lines.append(f"  learned from {prior['source']}")
+        else:
+            lines = [
+                f"past the data, learned from {self.heldout_runs} runs that the fit's own leave-future-out "
+                "refits held out (growth per unit of log-distance past the fitted range; a misfit is kept "
+                f"where its log-likelihood gain over none passes {self.threshold:.2f}, even odds):"
+            ]
         for name in self.scales:
-            gain = self.log_likelihood_gains.get(name, 0.0)
+            gain = self.log_likelihood_gains.get(name)
             if self.spread_factor(name) > 1:
                 learned = f"the parameters' spread widened x{_factor(self.spread_factor(name))}"
             elif self.scale(name) > 0:
@@ -162,7 +204,10 @@ class Discrepancy:
                 learned = f"sd {self.scale(name):.3g}" + (f" x d^{power:g}" if power != 1 else " x d")
             else:
                 learned = "none"
-            lines.append(f"  along {name}: {learned} (gain {gain:.2f})")
+            said = [] if gain is None else [f"gain {gain:.2f}"]
+            if name in self.misfit_probabilities:
+                said.append(f"P(misfit) {self.misfit_probabilities[name]:.2f}")
+            lines.append(f"  along {name}: {learned}" + (f" ({', '.join(said)})" if said else ""))
         return "\n".join([*lines, inside])
 
     @classmethod
@@ -172,7 +217,8 @@ class Discrepancy:
             raw["scales"] = {EVERY_INPUT: raw.pop("scale")}
             raw["log_likelihood_gains"] = {EVERY_INPUT: raw.pop("log_likelihood_gain", 0.0)}
             raw.setdefault("threshold", MIN_LOG_LIKELIHOOD_GAIN)
-        return cls(**{**raw, "cuts": tuple(raw.get("cuts", ()))})
+        tuples = {name: tuple(raw.get(name, ())) for name in ("cuts", "directions")}
+        return cls(**{**raw, **tuples})
 
 
 def _factor(value: float) -> str:
