@@ -5,14 +5,16 @@ parameters partially pooled, report credible intervals of the transfer gap, pred
 data with bands that include the law's own misfit, and rank where the next data budget goes.
 
 The pipeline, one module (or package) each, each importing only those before it:
-data -> laws -> spec -> model -> inference -> fitting -> prediction -> decide -> report/plots.
+data -> laws -> spec -> model -> inference -> fitting -> prediction -> decide -> design ->
+report/plots.
 """
 
-from .backtesting import backtest, rolling_backtest
+from .backtesting import backtest
 from .comparison import compare
 from .data import BayesScalingError, BayesScalingWarning
 from .datasets import list_datasets, load_dataset
 from .decide import allocate, evaluate_experiment, rank_actions
+from .design import next_runs
 from .fitting import fit
 from .plots import (
     plot_backtest,
@@ -43,6 +45,7 @@ __all__ = [
     "list_models",
     "load_dataset",
     "load_spec",
+    "next_runs",
     "plot_backtest",
     "plot_curves",
     "plot_forest",
@@ -52,7 +55,6 @@ __all__ = [
     "plot_ranking",
     "predict",
     "rank_actions",
-    "rolling_backtest",
     "sample_prior_predictive",
     "simulate_runs",
     "summary",

@@ -129,7 +129,7 @@ def _backtest(args: argparse.Namespace) -> int:
             ) from None
         where = args.scheduler or f"a local Dask cluster of {args.workers} workers"
         print(f"rolling backtest: {len(cutoffs)} cut-offs of {column} on {where}", file=sys.stderr)
-        table = bs.rolling_backtest(
+        table = bs.backtesting.rolling_backtest(
             runs, model, column=column, cutoffs=cutoffs, scheduler=args.scheduler, workers=args.workers,
             **options,
         )  # fmt: skip
@@ -230,6 +230,44 @@ def _rank(args: argparse.Namespace) -> int:
     )
     if table.attrs.get("note"):
         print(f"note: {table.attrs['note']}", file=sys.stderr)
+    return 0
+
+
+def _next(args: argparse.Namespace) -> int:
+    fitted = bs.Fit.load(args.fit)
+    candidates = bs.data.read_runs_csv(args.candidates)
+    if args.actions is None and args.target is None:
+        raise bs.BayesScalingError(
+            "give --target GRID.csv (what to predict) or --actions ACTIONS.csv (what to decide)"
+        )
+    table = bs.next_runs(
+        fitted,
+        candidates,
+        None if args.target is None else bs.data.read_runs_csv(args.target),
+        k=args.k,
+        cost=args.cost_column,
+        objective="prediction" if args.actions is None else "decision",
+        actions=None if args.actions is None else bs.data.read_runs_csv(args.actions),
+        weights=args.weights,
+        pretrain_price=args.pretrain_price,
+        finetune_price=_finetune_price(args),
+        seed=args.seed,
+    )
+    attrs = table.attrs
+    cost = args.cost_column or "compute (6ND, or the tokens trained on)"
+    _emit(
+        table,
+        args.csv,
+        f"the next {len(table)} runs, first chosen first, by value per unit of {cost}; value = the drop "
+        f"of the {attrs['score']} ({attrs['score_before']:.4g} now, {attrs['score_after']:.4g} "
+        "expected after)",
+    )
+    if attrs["min_weight_ess"] < 50:
+        print(
+            f"note: the importance weights' smallest effective sample size is {attrs['min_weight_ess']:.0f}: "
+            "these values are rough; refit with the chosen runs to check",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -559,6 +597,24 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser(
+        "next", help="the next training runs to pay for, by what they are worth per unit of cost"
+    )
+    p.add_argument("fit", help="fit file written by `bayes-scaling fit`")
+    p.add_argument("candidates", help="CSV of runs that could be trained: distribution and the law's inputs")
+    p.add_argument("--target", help="CSV grid whose predictions matter: distribution and the law's inputs")
+    p.add_argument(
+        "--actions", help="instead of --target: CSV of actions (as `rank` takes them) whose decision matters"
+    )
+    p.add_argument("-k", type=int, default=4, help="how many runs to choose (default 4)")
+    p.add_argument(
+        "--cost-column", help="column of the candidates holding each run's cost (default: compute)"
+    )
+    _add_portfolio_options(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--csv", action="store_true", help="CSV on stdout")
+    p.set_defaults(run=_next)
 
     p = sub.add_parser("rank", help="rank data-collection actions by the expected portfolio loss")
     p.add_argument("fit", help="fit file written by `bayes-scaling fit`")

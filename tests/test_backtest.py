@@ -118,12 +118,12 @@ def test_rolling_backtest_through_a_dask_scheduler_matches_serial(recovery_runs)
     options = {"draws": 100, "tune": 100, "chains": 1, "seed": 4}  # the machinery, not the numbers
     cutoffs = [2e10, 5e10]
     spec = no_discrepancy("transfer_gap")
-    serial = bs.rolling_backtest(
+    serial = bs.backtesting.rolling_backtest(
         recovery_runs, spec, column="pretrain_tokens", cutoffs=cutoffs, scheduler="serial", **options
     )
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         address = cluster.scheduler_address
-        dask = bs.rolling_backtest(
+        dask = bs.backtesting.rolling_backtest(
             recovery_runs, spec, column="pretrain_tokens", cutoffs=cutoffs, scheduler=address, **options
         )
     assert serial.cutoff.tolist() == dask.cutoff.tolist() and len(serial) == 2 * 9
@@ -143,10 +143,10 @@ def test_rolling_backtest_on_dask_matches_serial(recovery_runs):
     options = {"draws": 200, "tune": 200, "chains": 2, "seed": 4}
     cutoffs = [2e10, 5e10]
     spec = no_discrepancy("transfer_gap")
-    serial = bs.rolling_backtest(
+    serial = bs.backtesting.rolling_backtest(
         recovery_runs, spec, column="pretrain_tokens", cutoffs=cutoffs, scheduler="serial", **options
     )
-    dask = bs.rolling_backtest(
+    dask = bs.backtesting.rolling_backtest(
         recovery_runs, spec, column="pretrain_tokens", cutoffs=cutoffs, workers=1, **options
     )
     assert serial.cutoff.tolist() == dask.cutoff.tolist() and len(serial) == 2 * 9
