@@ -60,9 +60,16 @@ def handwritten_pymc(
 HUBER_DELTA = 0.01  # Huber on log residuals: quadratic within 1%, linear beyond
 
 
+# Where L-BFGS starts, in raw units, per law (its parameters' order)
+STARTS = {
+    "transfer_gap": np.log([1.5, 1e4, 0.3, 0.3, 10.0]),
+    "chinchilla": np.log([1.5, 400.0, 0.3, 400.0, 0.3]),
+}
+
+
 @functools.cache
-def _objective_and_gradient():
-    """Huber loss of log residuals and its gradient in log parameters, compiled once.
+def _objective_and_gradient(law_name: str = "transfer_gap"):
+    """Huber loss of log residuals and its gradient in log parameters, compiled once per law.
 
     Built from the law's one formula through PyTensor, so L-BFGS gets exact gradients
     instead of finite differences (5x fewer evaluations); same objective as before.
@@ -70,17 +77,19 @@ def _objective_and_gradient():
     import pytensor
     import pytensor.tensor as pt
 
-    theta, log_p, log_f, log_loss = pt.dvector("theta"), pt.dvector(), pt.dvector(), pt.dvector()
-    params = {name: pt.exp(theta[j]) for j, name in enumerate(LAW.parameters)}
-    residual = pt.abs(LAW.log_loss(log_p, log_f, **params) - log_loss)
+    law = get_law(law_name)
+    theta, log_loss = pt.dvector("theta"), pt.dvector()
+    log_inputs = [pt.dvector() for _ in law.inputs]
+    params = {name: pt.exp(theta[j]) for j, name in enumerate(law.parameters)}
+    residual = pt.abs(law.log_loss(*log_inputs, **params) - log_loss)
     huber = pt.switch(
         residual <= HUBER_DELTA, 0.5 * residual**2, HUBER_DELTA * (residual - 0.5 * HUBER_DELTA)
     ).sum()
-    return pytensor.function([theta, log_p, log_f, log_loss], [huber, pt.grad(huber, theta)])
+    return pytensor.function([theta, *log_inputs, log_loss], [huber, pt.grad(huber, theta)])
 
 
-def _fit_one(p, f, loss, start):
-    objective = _objective_and_gradient()
+def _fit_one(p, f, loss, start, law_name: str = "transfer_gap"):
+    objective = _objective_and_gradient(law_name)
     logs = (np.log(p), np.log(f), np.log(loss))
     return optimize.minimize(lambda theta: objective(theta, *logs), start, jac=True, method="L-BFGS-B").x
 
@@ -90,7 +99,7 @@ def least_squares_bootstrap(
 ) -> pd.DataFrame:
     """Point fit and percentile bootstrap interval of every parameter, per distribution."""
     rng = np.random.default_rng(seed)
-    start = np.log([1.5, 1e4, 0.3, 0.3, 10.0])
+    start = STARTS["transfer_gap"]
     rows = []
     for name, group in runs.groupby("distribution", sort=False):
         p, f, loss = (group[c].to_numpy(float) for c in ("pretrain_tokens", "finetune_tokens", "loss"))
@@ -117,32 +126,37 @@ def least_squares_bootstrap(
 
 
 def least_squares_bands(
-    kept: pd.DataFrame, held: pd.DataFrame, *, resamples: int = 200, seed: int = 0, prob: float = 0.9
+    kept: pd.DataFrame,
+    held: pd.DataFrame,
+    *,
+    resamples: int = 200,
+    seed: int = 0,
+    prob: float = 0.9,
+    law_name: str = "transfer_gap",
 ) -> pd.DataFrame:
-    """The peer's bands of a new run: per distribution, the transfer-gap law fitted by least
-    squares to a bootstrap resample of its kept runs, plus one of that fit's own log residuals
-    drawn at random (the run's noise); the central ``prob`` interval of these predictions at
-    each held-out run. Rows in ``held``'s order: ``lower``, ``median``, ``upper``."""
+    """The peer's bands of a new run: per distribution, the law (``transfer_gap`` or
+    ``chinchilla``) fitted by least squares to a bootstrap resample of its kept runs, plus one
+    of that fit's own log residuals drawn at random (the run's noise); the central ``prob``
+    interval of these predictions at each held-out run. Rows in ``held``'s order: ``lower``,
+    ``median``, ``upper``."""
+    law = get_law(law_name)
     rng = np.random.default_rng(seed)
-    start = np.log([1.5, 1e4, 0.3, 0.3, 10.0])
     out = pd.DataFrame(index=held.index, columns=["lower", "median", "upper"], dtype=float)
     tail = (1 - prob) / 2
+    first, second = law.inputs
     for name, target in held.groupby("distribution", sort=False):
         group = kept[kept.distribution == name]
-        p, f, loss = (group[c].to_numpy(float) for c in ("pretrain_tokens", "finetune_tokens", "loss"))
-        log_p, log_f = (
-            np.log(target.pretrain_tokens.to_numpy(float)),
-            np.log(target.finetune_tokens.to_numpy(float)),
-        )
-        best = _fit_one(p, f, loss, start)
+        x, y, loss = (group[c].to_numpy(float) for c in (first, second, "loss"))
+        log_x, log_y = (np.log(target[c].to_numpy(float)) for c in (first, second))
+        best = _fit_one(x, y, loss, STARTS[law_name], law_name)
         predictions = []
         for _ in range(resamples):
-            rows = rng.integers(0, len(p), len(p))
-            theta = _fit_one(p[rows], f[rows], loss[rows], best)
-            params = {k: np.exp(theta[j]) for j, k in enumerate(LAW.parameters)}
-            residual = np.log(loss[rows]) - LAW.log_loss(np.log(p[rows]), np.log(f[rows]), **params)
+            rows = rng.integers(0, len(x), len(x))
+            theta = _fit_one(x[rows], y[rows], loss[rows], best, law_name)
+            params = {k: np.exp(theta[j]) for j, k in enumerate(law.parameters)}
+            residual = np.log(loss[rows]) - law.log_loss(np.log(x[rows]), np.log(y[rows]), **params)
             noise = rng.choice(residual, len(target))
-            predictions.append(LAW.log_loss(log_p, log_f, **params) + noise)
+            predictions.append(law.log_loss(log_x, log_y, **params) + noise)
         q = np.exp(np.quantile(np.array(predictions), [tail, 0.5, 1 - tail], axis=0))
         out.loc[target.index] = q.T
     return out

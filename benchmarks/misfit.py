@@ -115,12 +115,12 @@ def peer_scores(runs: pd.DataFrame, model: str, holdout: dict) -> dict[str, floa
 
     from bayes_scaling.backtesting import holdout_mask, interval_score
 
-    table = bs.data.validate_runs(runs).table
+    table = bs.data.validate_runs(runs, bs.load_spec(model).law.inputs).table
     held = holdout_mask(
         table, above=holdout.get("holdout_above"), largest=holdout.get("holdout_largest"),
         min_runs=bs.load_spec(model).min_runs_per_distribution,
     )  # fmt: skip
-    bands = least_squares_bands(table[~held], table[held])
+    bands = least_squares_bands(table[~held], table[held], law_name=bs.load_spec(model).law.name)
     observed = table.loss[held]
     inside = (observed >= bands.lower) & (observed <= bands.upper)
     score = interval_score(observed, bands.lower, bands.upper, 0.1)

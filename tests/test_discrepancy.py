@@ -301,10 +301,12 @@ def test_bands_widen_past_the_data_only_and_along_the_inputs_with_a_scale(exampl
         in Discrepancy(scales={"pretrain_tokens": 0.0}, spread_factors={"pretrain_tokens": 3.0}).describe()
     )
     assert Discrepancy.from_dict(spread.discrepancy.to_dict()) == spread.discrepancy
-    # the example's own fit (law exact) learned no discrepancy: bands past the data unchanged
-    assert not example_fit.discrepancy.learned and example_fit.discrepancy.heldout_runs > 0
+    # the example's own fit (law exact): its refits' errors turn the corpus prior of a misfit
+    # past the data off, so bands past the data are (nearly) the law's own
+    assert example_fit.discrepancy.heldout_runs > 0 and example_fit.discrepancy.growth_prior
+    assert max(example_fit.discrepancy.misfit_probabilities.values()) < 0.05
     plain = band_table(example_fit, grid, kind="observation", law_only_beside=True)
-    np.testing.assert_allclose(plain.loss_upper, plain.loss_upper_law_only)
+    np.testing.assert_allclose(plain.loss_upper, plain.loss_upper_law_only, rtol=0.003)
 
 
 def test_spec_can_turn_it_off_and_rejects_a_bad_method(recovery_runs, tmp_path):
