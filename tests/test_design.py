@@ -57,9 +57,24 @@ def test_a_run_twice_is_worth_less_the_second_time_and_the_choice_is_seeded(reco
     pd.testing.assert_frame_equal(chosen, again)
 
 
+def test_a_budget_caps_what_the_picks_cost_together(recovery_fit):
+    poor = recovery_fit.runs.distribution.value_counts().idxmin()
+    biggest = recovery_fit.runs.pretrain_tokens.max()
+    candidates = pd.DataFrame(
+        {
+            "distribution": poor,
+            "pretrain_tokens": biggest * np.array([2.0, 4.0, 8.0, 16.0]),
+            "finetune_tokens": 1e6,
+        }
+    )
+    chosen = bs.next_runs(recovery_fit, candidates, far_target(recovery_fit, poor), k=4, budget=13 * biggest)
+    assert 0 < len(chosen) < 4 and chosen.cost.sum() <= 13 * biggest
+    with pytest.raises(bs.BayesScalingError, match="buys no candidate"):
+        bs.next_runs(recovery_fit, candidates, far_target(recovery_fit, poor), budget=biggest)
+
+
 def test_the_default_cost_is_the_runs_compute():
-    chinchilla = type("F", (), {"law": bs.load_spec("chinchilla").law})()
-    transfer = type("F", (), {"law": bs.load_spec("transfer_gap").law})()
+    chinchilla, transfer = bs.load_spec("chinchilla").law, bs.load_spec("transfer_gap").law
     runs = pd.DataFrame({"params": [1e9], "pretrain_tokens": [2e10], "finetune_tokens": [1e6]})
     assert default_cost(chinchilla, runs)[0] == pytest.approx(6 * 1e9 * 2e10)
     assert default_cost(transfer, runs)[0] == pytest.approx(2e10 + 1e6)
