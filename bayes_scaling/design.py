@@ -170,14 +170,7 @@ def _checked_rows(fit: Fit, table: pd.DataFrame, what: str, in_data_allowed: boo
             f"({', '.join(fit.distributions)})"
         )
     for name in fit.law.inputs:
-        values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
-        bad = ~np.isfinite(values) | (values <= 0)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise BayesScalingError(
-                f"{what} row {row}, column {name!r}: {table[name].iloc[row]} is not a positive number; "
-                "runs are described by the law's inputs, each above 0"
-            )
+        _positive(table, name, what, "runs are described by the law's inputs, each above 0")
     if not in_data_allowed:
         inside = _in_data(fit, table)
         if inside.any():
@@ -207,12 +200,17 @@ def _costs(fit: Fit, candidates: pd.DataFrame, column: str | None) -> np.ndarray
         raise BayesScalingError(
             f"cost column {column!r} is not in the candidates ({', '.join(candidates.columns)})"
         )
-    values = pd.to_numeric(candidates[column], errors="coerce").to_numpy(float)
+    return _positive(candidates, column, "candidates", "a run's cost must be a number above 0")
+
+
+def _positive(table: pd.DataFrame, column: str, what: str, why: str) -> np.ndarray:
+    """The column as numbers, or an error naming the first row where one is not above 0."""
+    values = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise BayesScalingError(
-            f"candidates row {row}, column {column!r}: cost {values[row]:g} must be a number above 0"
+            f"{what} row {row}, column {column!r}: {table[column].iloc[row]} is not above 0; {why}"
         )
     return values
 

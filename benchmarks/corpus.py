@@ -32,8 +32,8 @@ from pathlib import Path
 import cloudpickle
 import numpy as np
 import pandas as pd
-from backtest_real import lin2024_runs
-from misfit import alabdulmohsin2022, mikami2021, peer_scores, porian2024, simulated  # noqa: I001
+from misfit import cases as misfit_cases  # noqa: I001  (run from benchmarks/)
+from misfit import peer_scores
 from results import record
 
 import bayes_scaling as bs
@@ -42,45 +42,13 @@ from bayes_scaling.backtesting import growth_prior_from_backtests, interval_scor
 SHIPPED = ("mikami2021", "alabdulmohsin2022", "farseer", "data_constrained", "lr_bsz")
 
 
+CORPUS = ("mikami2021", "alabdulmohsin2022", "farseer", "data_constrained", "lr_bsz", "lin2024", "porian2024")
+
+
 def cases(only: list[str], simulated_seeds: int):
-    """(table, data, spec, hold-out) per case; a table may have several."""
-    chosen = lambda name: not only or name in only  # noqa: E731
-    if chosen("mikami2021"):
-        yield (
-            "mikami2021",
-            mikami2021,
-            "transfer_gap_error_rate",
-            {"holdout_largest": ("pretrain_tokens", 0.34)},
-        )
-        yield (
-            "mikami2021",
-            mikami2021,
-            "transfer_gap_error_rate",
-            {"holdout_largest": ("finetune_tokens", 0.5)},
-        )
-    if chosen("alabdulmohsin2022"):
-        holdout = {"holdout_largest": ("pretrain_tokens", 0.3)}
-        yield "alabdulmohsin2022", alabdulmohsin2022, "few_shot_error_rate", holdout
-    # the SLDBench tasks' own splits: their test runs lie past the others' compute
-    for name, cutoff in (("farseer", 4e21), ("data_constrained", 1e21), ("lr_bsz", 4e20)):
-        if chosen(name):
-            yield (
-                name,
-                lambda name=name: bs.load_dataset(name),
-                "chinchilla",
-                {"holdout_above": ("flops", cutoff)},
-            )
-    if chosen("lin2024"):
-        for part in ("flan", "gigaword"):
-            runs = lambda part=part: lin2024_runs(part)  # noqa: E731
-            yield f"lin2024 {part}", runs, "rectified", {"holdout_largest": ("finetune_tokens", 0.34)}
-    if chosen("porian2024"):
-        yield "porian2024", porian2024, "chinchilla", {"holdout_above": ("flops", 1.6e18)}
-        yield "porian2024", porian2024, "chinchilla", {"holdout_largest": ("pretrain_tokens", 0.34)}
-    if chosen("simulated"):
-        for seed in range(simulated_seeds):
-            runs = lambda seed=seed: simulated(seed)  # noqa: E731
-            yield f"simulated {seed}", runs, "transfer_gap", {"holdout_above": ("pretrain_tokens", 5e9)}
+    """(table, data, spec, hold-out) per case, as misfit.py backtests them; a table may have
+    several (porian2024's refinedweb set along compute, tokens and parameters)."""
+    yield from misfit_cases(only or [*CORPUS, "simulated"], simulated_seeds)
 
 
 def without_prior(model: str) -> bs.spec.ModelSpec:

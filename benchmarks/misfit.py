@@ -104,6 +104,8 @@ TABLES = [
     "porian2024-sets",
     "alabdulmohsin2022",
     "farseer",
+    "data_constrained",
+    "lr_bsz",
     "simulated",
 ]
 
@@ -171,9 +173,12 @@ def cases(only: list[str], simulated_seeds: int):
             "few_shot_error_rate",
             {"holdout_largest": ("pretrain_tokens", 0.3)},
         )
-    if "farseer" in only:
-        # the task's own split: its 7 test runs lie past the other 404's compute (6ND > 4e21)
-        yield "farseer", lambda: bs.load_dataset("farseer"), "chinchilla", {"holdout_above": ("flops", 4e21)}
+    # the SLDBench tasks' own splits: their test runs lie past the others' compute (6ND above
+    # 4e21 for farseer's 7 of 411, 1e21 and 4e20 for the others)
+    for name, cutoff in (("farseer", 4e21), ("data_constrained", 1e21), ("lr_bsz", 4e20)):
+        if name in only:
+            load = lambda name=name: bs.load_dataset(name)  # noqa: E731
+            yield name, load, "chinchilla", {"holdout_above": ("flops", cutoff)}
     if "simulated" in only:
         for seed in range(simulated_seeds):
             yield (

@@ -298,7 +298,11 @@ def main() -> None:
         print(figures)
     if args.check_values:
         figures = check_values("farseer", args.check_values, cache)
-        record("replay", case="farseer: predicted against refitted value of single runs", figures=figures)
+        record(
+            "replay",
+            case=f"farseer: predicted against refitted value of single runs, misfit {args.misfit}",
+            figures=figures,
+        )
         print(figures)
     if args.timing or args.check_values:
         return

@@ -112,7 +112,10 @@ def test_bad_candidates_costs_and_targets_are_refused_with_the_row(recovery_fit)
         (dict(candidates=good.drop(columns="finetune_tokens"), target=target), "missing column"),
         (dict(candidates=good.assign(distribution="nope"), target=target), "row 0: distribution 'nope'"),
         (dict(candidates=good.assign(pretrain_tokens=-1.0), target=target), "column 'pretrain_tokens'"),
-        (dict(candidates=good.assign(c=-2.0), target=target, cost="c"), "cost -2 must be a number above 0"),
+        (
+            dict(candidates=good.assign(c=-2.0), target=target, cost="c"),
+            "column 'c': -2.0 is not above 0; a run's cost",
+        ),
         (dict(candidates=good, target=target, cost="price"), "cost column 'price' is not in"),
         (dict(candidates=good, target=recovery_fit.runs.iloc[[3]]), "target row 0: its inputs are those of"),
         (dict(candidates=good, target=target, k=2), "k must be between 1 and the 1 candidates"),
