@@ -32,6 +32,7 @@ import argparse
 import dataclasses
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -275,6 +276,55 @@ def timing() -> dict[str, float]:
     return {"seconds": time.perf_counter() - start}
 
 
+def plot_replays(misfit: str = "own") -> list[Path]:
+    """One figure per table from the latest replay results in ``results/replay.jsonl``: the
+    median error, the interval score and the coverage at the target against the compute
+    spent, a line per strategy. Written to ``docs/figures/replay_<table>.png``."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    latest = {}
+    for line in (Path(__file__).parent / "results" / "replay.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        parts = entry["case"].split(", ")
+        if len(parts) == 4 and parts[3] == f"misfit {misfit}":
+            latest[entry["case"]] = (parts[0], parts[1], float(parts[2].split("%")[0]), entry["figures"])
+    frame = pd.DataFrame(
+        [{"table": t, "strategy": s, "budget": b, **f} for t, s, b, f in latest.values()]
+    ).sort_values("budget")
+    out = Path(__file__).resolve().parents[1] / "docs" / "figures"
+    out.mkdir(exist_ok=True)
+    written = []
+    for name, part in frame.groupby("table"):
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        for strategy, rows in part.groupby("strategy"):
+            style = {"lw": 2.5, "color": "k"} if strategy == "next_runs" else {"alpha": 0.8}
+            for axis, column in zip(axes, ("error", "interval_score", "cover90"), strict=True):
+                axis.plot(rows.budget, rows[column], "o-", label=strategy, **style)
+        labels = (
+            "median |log error| at the target",
+            "90% interval score at the target",
+            "90% coverage at the target",
+        )
+        for axis, label in zip(axes, labels, strict=True):
+            axis.set_xscale("log")
+            axis.set_xlabel("compute spent (% of the candidates' 6ND)")
+            axis.set_title(label, fontsize=10)
+        axes[1].set_yscale("log")
+        axes[2].legend(fontsize=8)
+        fig.suptitle(f"{name}: replays, fits at the defaults (misfit {misfit})")
+        fig.tight_layout()
+        path = out / f"replay_{name}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", default=["farseer", "porian2024", "lr_bsz", "data_constrained"])
@@ -288,8 +338,12 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--check-values", type=int, default=0, help="check N single-run values on farseer")
     parser.add_argument("--timing", action="store_true", help="time picking 4 of 200 candidates")
+    parser.add_argument("--plot", action="store_true", help="only draw the figures from the recorded results")
     args = parser.parse_args()
     MISFIT["learned"] = args.misfit
+    if args.plot:
+        print("\n".join(f"wrote {path}" for path in plot_replays(args.misfit)))
+        return
     warnings.simplefilter("ignore")
     cache = ModelCache()
     if args.timing:
@@ -326,7 +380,7 @@ def main() -> None:
         })  # fmt: skip
     with pd.option_context("display.width", 200):
         print("\n" + summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    frame.to_csv("/tmp/replay_rows.csv", index=False)
+    plot_replays(args.misfit)
 
 
 if __name__ == "__main__":

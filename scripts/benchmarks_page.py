@@ -47,6 +47,9 @@ def main() -> None:
         for e in entries:
             figures = [cell(e["figures"].get(c)) for c in columns]
             lines.append(f"| {e['case']} | " + " | ".join(figures) + f" | {e['commit']} | {e['date']} |")
+        # figures a benchmark draws from its results: docs/figures/<benchmark>_*.png
+        for figure in sorted((PAGE.parent / "figures").glob(f"{path.stem}_*.png")):
+            lines += ["", f"![{figure.stem}](figures/{figure.name})"]
         sections.append("\n".join(lines) + "\n")
     PAGE.write_text("\n".join(sections))
     print(f"wrote {PAGE}")
