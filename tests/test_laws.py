@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+import pytest
 
 from bayes_scaling.laws import LAWS, get_law
 from bayes_scaling.simulate import law_loss
@@ -27,6 +28,24 @@ def test_numpy_and_pytensor_give_the_same_log_loss():
     graph = law.log_loss(x, y, **{k: pt.constant(v, dtype="float64") for k, v in PARAMS.items()})
     symbolic = pytensor.function([x, y], graph)(log_p, log_f)
     np.testing.assert_allclose(symbolic, law.log_loss(log_p, log_f, **PARAMS), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(LAWS))
+def test_every_law_is_one_formula_for_numpy_and_pytensor(name):
+    """Each law's one formula gives numpy (prediction, decisions) and PyTensor (the model)
+    the same log loss, at inputs spanning six orders of magnitude."""
+    law = get_law(name)
+    rng = np.random.default_rng(0)
+    params = {
+        k: float(v) for k, v in zip(law.parameters, rng.uniform(0.2, 3.0, len(law.parameters)), strict=True)
+    }
+    inputs = [np.log(np.geomspace(1e3, 1e9, 5)) + 0.1 * i for i in range(len(law.inputs))]
+    symbols = [pt.dvector(f"x{i}") for i in range(len(law.inputs))]
+    graph = law.log_loss(*symbols, **{k: pt.constant(v, dtype="float64") for k, v in params.items()})
+    symbolic = pytensor.function(symbols, graph)(*inputs)
+    numeric = law.log_loss(*inputs, **params)
+    assert np.isfinite(numeric).all()
+    np.testing.assert_allclose(symbolic, numeric, rtol=1e-10)
 
 
 def test_log_loss_is_finite_far_outside_the_data():

@@ -99,7 +99,9 @@ def extreme_truth(scale: str) -> tuple[pd.DataFrame, dict]:
     return truth, grid
 
 
-@pytest.mark.parametrize("scale", ["tiny", "huge"])
+# "huge" (25 s) runs with `make test-slow`: the suite keeps "tiny", the same normalisation
+# arithmetic from the other side, within its 6 minutes on CI's 2 cores
+@pytest.mark.parametrize("scale", ["tiny", pytest.param("huge", marks=pytest.mark.slow)])
 def test_fits_stay_finite_and_healthy_at_extreme_scales(scale):
     truth, grid = extreme_truth(scale)
     runs = simulate_runs(truth, grid, noise=0.01, seed=1)
