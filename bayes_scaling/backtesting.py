@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DISTRIBUTION, BayesScalingError, validate_runs
-from .discrepancy.growth_prior import SHARED_GRID, learn_shared_growth_prior, structured_log_likelihood
+from .discrepancy.growth_prior import learn_growth_prior, log_likelihood_on_grid
 from .fitting import fit
 from .prediction import band_table, predict
 from .result import Fit
@@ -254,33 +254,23 @@ def growth_prior_from_backtests(
 ) -> GrowthPrior:
     """The prior of how fast a law's error grows past the data, learned from backtests of
     several tables (``backtests``: table name -> its backtests; two tables or more) by
-    empirical Bayes (:func:`bayes_scaling.discrepancy.growth_prior.learn_shared_growth_prior`:
-    its scale, and the share of it that is a slope common to a distribution's runs). Put it
-    in a spec's ``[discrepancy.growth_prior]`` to use it in every fit, or apply it to a fit
-    with ``Fit.with_growth_prior``. ``source`` says where it came from."""
-    errors = {table: [heldout_errors(result) for result in results] for table, results in backtests.items()}
+    empirical Bayes (:func:`bayes_scaling.discrepancy.growth_prior.learn_growth_prior`). Put
+    it in a spec's ``[discrepancy.growth_prior]`` to use it in every fit, or apply it to a
+    fit with ``Fit.with_growth_prior``. ``source`` says where it came from."""
     curves = {}
-    for shared in SHARED_GRID:
-        curves[shared] = {}
-        for table, parts in errors.items():
-            summed = [growth_curve_of(part, shared) for part in parts]
-            curves[shared][table] = (sum(c[0] for c in summed), sum(c[1] for c in summed))
-    return learn_shared_growth_prior(curves, source=source, fixed_weight=fixed_weight)
+    for table, results in backtests.items():
+        parts = [growth_curve(result) for result in results]
+        curves[table] = (sum(part[0] for part in parts), sum(part[1] for part in parts))
+    return learn_growth_prior(curves, source=source, fixed_weight=fixed_weight)
 
 
-def growth_curve(result: Backtest, shared: float = 0.0) -> tuple[np.ndarray, float]:
+def growth_curve(result: Backtest) -> tuple[np.ndarray, float]:
     """A backtest's held-out errors as a log likelihood over the scale grid and at 0
-    (:func:`bayes_scaling.discrepancy.growth_prior.log_likelihood_on_grid`), a share
-    ``shared`` of the growth a slope common to each distribution's held-out runs."""
-    return growth_curve_of(heldout_errors(result), shared)
-
-
-def growth_curve_of(errors: pd.DataFrame, shared: float) -> tuple[np.ndarray, float]:
-    """:func:`growth_curve` of a backtest's :func:`heldout_errors`."""
-    return structured_log_likelihood(
-        errors.residual.to_numpy(), errors.variance.to_numpy(), errors.distance.to_numpy(),
-        errors[DISTRIBUTION].to_numpy(), shared,
-    )  # fmt: skip
+    (:func:`bayes_scaling.discrepancy.growth_prior.log_likelihood_on_grid`)."""
+    errors = heldout_errors(result)
+    return log_likelihood_on_grid(
+        errors.residual, errors.variance, errors.distance, result.fit.spec.likelihood.nu
+    )
 
 
 def _one_cutoff(runs: pd.DataFrame, model, column: str, cutoff: float, options: dict) -> pd.DataFrame:

@@ -188,17 +188,12 @@ def law_error(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> t
 
 
 def law_offset(fit: Fit, grid: pd.DataFrame, new_distribution: bool = False) -> np.ndarray:
-    """The fit's shift of the curve on log loss at each grid row: at a level of a
-    distribution's input whose runs sat off the law together, that level's offset (see
-    :func:`bayes_scaling.discrepancy.evidence.level_offsets`), and past the data, the slope
-    its leave-future-out errors showed times the distance (``Discrepancy.drift``; 0 elsewhere).
-    Prediction and every decision add it, as they add the law's error."""
+    """The fit's shift of the curve on log loss at each grid row: a level of a distribution's
+    input whose runs sat off the law together (0 elsewhere; see
+    :func:`bayes_scaling.discrepancy.evidence.level_offsets`). Prediction and every decision
+    add it, as they add the law's error."""
     labels = None if new_distribution else grid[DISTRIBUTION].astype(str).to_numpy()
-    at_level = fit.discrepancy.at_levels(labels, _points(fit, grid), len(grid))[0]
-    if not fit.discrepancy.drifts:
-        return at_level
-    beyond = _distances_beyond(fit, grid, new_distribution)
-    return at_level + fit.discrepancy.drift(beyond, fit.law.inputs, labels)
+    return fit.discrepancy.at_levels(labels, _points(fit, grid), len(grid))[0]
 
 
 def _points(fit: Fit, grid: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -136,35 +136,29 @@ class LikelihoodSpec:
 class GrowthPrior:
     """The population prior of the scale of the law's misfit past the data: s = 0 with
     probability 1 - ``weight``, else log s ~ Normal(log ``median``, ``log_sd``^2), s the sd of
-    the error on log loss per unit of natural-log distance beyond the fitted range. A share
-    ``shared`` of that error's variance is a slope common to a distribution's runs along a
-    direction (the law errs systematically, so its errors past the data are alike), the rest
-    run by run; 0, every run's error its own. Learned from a corpus of scaling tables
-    (``source`` says which, by which command, at which commit;
-    :mod:`bayes_scaling.discrepancy.growth_prior`); a fit's own leave-future-out errors
-    update it."""
+    the error on log loss per unit of natural-log distance beyond the fitted range. Learned
+    from a corpus of scaling tables (``source`` says which, by which command, at which
+    commit; :mod:`bayes_scaling.discrepancy.growth_prior`); a fit's own leave-future-out
+    errors update it."""
 
     median: float
     log_sd: float
     weight: float = 1.0
     source: str = ""
-    shared: float = 0.0
 
     def __post_init__(self) -> None:
-        numbers = (self.median, self.log_sd, self.weight, self.shared)
+        numbers = (self.median, self.log_sd, self.weight)
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in numbers) or not (
-            self.median > 0 and self.log_sd > 0 and 0 < self.weight <= 1 and 0 <= self.shared < 1
+            self.median > 0 and self.log_sd > 0 and 0 < self.weight <= 1
         ):
             raise SpecError(
-                "[discrepancy.growth_prior] needs median > 0, log_sd > 0, 0 < weight <= 1 and "
-                f"0 <= shared < 1; got median {self.median!r}, log_sd {self.log_sd!r}, weight "
-                f"{self.weight!r}, shared {self.shared!r}"
+                "[discrepancy.growth_prior] needs median > 0, log_sd > 0 and 0 < weight <= 1; got "
+                f"median {self.median!r}, log_sd {self.log_sd!r}, weight {self.weight!r}"
             )
 
     def describe(self) -> str:
         weight = "" if self.weight == 1 else f", P(misfit) {self.weight:.2f}"
-        shared = f", {self.shared:.0%} of it a slope shared by a distribution's runs" if self.shared else ""
-        return f"median {self.median:.3g} per unit of log-distance, log sd {self.log_sd:.2f}{weight}{shared}"
+        return f"median {self.median:.3g} per unit of log-distance, log sd {self.log_sd:.2f}{weight}"
 
 
 @dataclass(frozen=True)

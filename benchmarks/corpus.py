@@ -38,8 +38,6 @@ from results import record
 
 import bayes_scaling as bs
 from bayes_scaling.backtesting import growth_prior_from_backtests, interval_score, scored
-from bayes_scaling.discrepancy import Discrepancy
-from bayes_scaling.discrepancy.distance import leave_future_out_cuts
 
 SHIPPED = ("mikami2021", "alabdulmohsin2022", "farseer", "data_constrained", "lr_bsz")
 
@@ -90,31 +88,12 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore", bs.BayesScalingWarning)
     if args.cache and args.cache.exists():
-        done = [(table, model, with_labels(result), *rest) for table, model, result, *rest in
-                cloudpickle.loads(args.cache.read_bytes())]  # fmt: skip
+        done = cloudpickle.loads(args.cache.read_bytes())
     else:
         done = backtests(args)
         if args.cache:
             args.cache.write_bytes(cloudpickle.dumps(done))
     score_leave_one_table_out(done, args.seed)
-
-
-def with_labels(result):
-    """A cached backtest whose refit kept its leave-future-out errors without their
-    distributions (before the shared slope) with them added: the cuts are a function of the
-    runs, so they are the refit's own."""
-    discrepancy = Discrepancy.from_dict(vars(result.fit.discrepancy))  # pickled before newer fields
-    if not discrepancy.evidence or all("labels" in entry for entry in discrepancy.evidence.values()):
-        return dataclasses.replace(result, fit=dataclasses.replace(result.fit, discrepancy=discrepancy))
-    spec, table = result.fit.spec, result.fit.runs
-    cuts = leave_future_out_cuts(table, spec.law.inputs, max(spec.min_runs_per_distribution, 2))
-    labels = table["distribution"].astype(str).to_numpy()
-    evidence = {
-        name: dict(entry) | {"labels": labels[cuts[name]].tolist()}
-        for name, entry in discrepancy.evidence.items()
-    }
-    fit = dataclasses.replace(result.fit, discrepancy=dataclasses.replace(discrepancy, evidence=evidence))
-    return dataclasses.replace(result, fit=fit)
 
 
 def backtests(args) -> list[tuple]:

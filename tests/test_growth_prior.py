@@ -68,8 +68,7 @@ def test_a_direction_without_its_own_refits_takes_every_directions_errors():
         "pretrain_tokens": {"residual": residual, "variance": variance, "distance": distance, "nu": 5}
     }
     names = ("pretrain_tokens", "finetune_tokens", "product")
-    past = scales_from_prior(PRIOR, evidence, names, skip=("product",))
-    scales, probabilities = past.scales, past.probabilities
+    scales, probabilities = scales_from_prior(PRIOR, evidence, names, skip=("product",))
     assert set(scales) == {"pretrain_tokens", "finetune_tokens"}
     assert scales["finetune_tokens"] == pytest.approx(scales["pretrain_tokens"])
     assert probabilities["pretrain_tokens"] < 0.1

@@ -72,9 +72,9 @@ def learn_discrepancy(
     if not cuts:
         unheld = f"no distribution has {MIN_LEVELS}+ distinct values along any input ({', '.join(inputs)})"
         if prior is not None:
-            past = scales_from_prior(prior, {}, along_all)
+            scales, probabilities = scales_from_prior(prior, {}, along_all)
             return Discrepancy(
-                **inside, scales=past.scales, misfit_probabilities=past.probabilities, growth_prior=asdict(prior),
+                **inside, scales=scales, misfit_probabilities=probabilities, growth_prior=asdict(prior),
                 directions=along_all,
                 note=f"past the data from the corpus prior alone: {unheld} to hold out",
             )  # fmt: skip
@@ -94,7 +94,7 @@ def learn_discrepancy(
         along = distances_beyond(runs.table[held], fitted_ranges(runs.table[~held], inputs), inputs)
         distance = along[:, along_all.index(direction)]
         evidence[direction] = {"residual": residual.tolist(), "variance": variance.tolist()}
-        evidence[direction] |= {"distance": distance.tolist(), "nu": nu, "labels": labels[held].tolist()}
+        evidence[direction] |= {"distance": distance.tolist(), "nu": nu}
         scales[direction], gains[direction] = learn_scale(residual, variance, distance, nu, threshold)
         factor, spread_gain = learn_spread(residual, parameter_variance, other, nu, threshold)
         if factor > 1 and spread_gain > gains[direction] and spread_speaks_for(labels[held], labels):

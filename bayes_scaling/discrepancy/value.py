@@ -49,11 +49,6 @@ class Discrepancy:
     growth_prior: Mapping[str, object] = field(default_factory=dict)
     misfit_probabilities: Mapping[str, float] = field(default_factory=dict)
     directions: tuple[str, ...] = ()  # every direction past the data (distance.directions)
-    # under a prior with a shared slope: per direction, each distribution with held-out runs
-    # along it, the curve's shift per unit of log-distance past the data (its slope's
-    # posterior mean) and the sd per unit of log-distance left about it (growth_prior.ScalesPast)
-    drifts: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    group_scales: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def scale(self, name: str) -> float:
         """The scale along one direction (0 where none was learned)."""
@@ -123,53 +118,17 @@ class Discrepancy:
         of distributions ``labels`` (None: a new distribution), at inputs ``points`` (where
         given, a fitted level's own sd replaces its distribution's misfit, see
         :meth:`at_levels`)."""
-        past, _ = self._past(beyond, inputs, labels)
+        names = directions(inputs)[: beyond.shape[-1]]
+        scales = np.array([self.scale(name) for name in names])
+        powers = np.array([self.power(name) for name in names])
+        # the largest direction's, not their sum: each scale was learned alone, as all of the
+        # error of runs held out along it, and those runs lie past the data along the other
+        # directions too (a corner past the fine-tuning sizes is past the product as well).
+        # Summing counted that error twice: bands 1.4x too wide on alabdulmohsin2022, whose
+        # pre-training and product scales are alike (docs/records.md, "Largest direction, not the sum").
+        past = (scales * beyond**powers).max(axis=-1, initial=0.0)
         inside = self.at_levels(labels, points or {}, len(beyond))[1]
         return np.sqrt(past**2 + inside**2)
-
-    def drift(
-        self, beyond: np.ndarray, inputs: tuple[str, ...], labels: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Each row's shift of the curve on log loss past the data: its distribution's slope
-        along the direction whose error dominates the row's (the one :meth:`law_error_sd`
-        takes) times the row's distance along it; 0 inside the data, for a distribution
-        with no held-out runs along that direction, and for a new distribution."""
-        _, largest = self._past(beyond, inputs, labels)
-        if labels is None or not self.drifts:
-            return np.zeros(len(beyond))
-        names = directions(inputs)[: beyond.shape[-1]]
-        labels = np.asarray(labels).astype(str)
-        slopes = np.array(
-            [[self.drifts.get(name, {}).get(label, 0.0) for name in names] for label in labels]
-        ).reshape(len(beyond), len(names))
-        rows = np.arange(len(beyond))
-        return slopes[rows, largest] * beyond[rows, largest]
-
-    def _past(
-        self, beyond: np.ndarray, inputs: tuple[str, ...], labels: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's sd of the law's error past the data, and the direction it comes from.
-
-        The largest direction's, not their sum: each scale was learned alone, as all of the
-        error of runs held out along it, and those runs lie past the data along the other
-        directions too (a corner past the fine-tuning sizes is past the product as well).
-        Summing counted that error twice: bands 1.4x too wide on alabdulmohsin2022, whose
-        pre-training and product scales are alike (docs/records.md, "Largest direction, not
-        the sum"). A distribution with its own slope along a direction takes the sd left
-        about it there."""
-        names = directions(inputs)[: beyond.shape[-1]]
-        scales = np.broadcast_to(np.array([self.scale(name) for name in names]), beyond.shape).copy()
-        if labels is not None and self.group_scales:
-            labels = np.asarray(labels).astype(str)
-            for column, name in enumerate(names):
-                own = self.group_scales.get(name, {})
-                for label, value in own.items():
-                    scales[labels == label, column] = value
-        powers = np.array([self.power(name) for name in names])
-        terms = scales * beyond**powers
-        if terms.shape[-1] == 0:
-            return np.zeros(len(beyond)), np.zeros(len(beyond), dtype=int)
-        return terms.max(axis=-1, initial=0.0), terms.argmax(axis=-1)
 
     def with_growth_prior(self, prior: GrowthPrior | None) -> Discrepancy:
         """The same misfit with the scales past the data taken from ``prior`` and this fit's
@@ -182,12 +141,11 @@ class Discrepancy:
             return self
         names = self.directions or tuple(self.scales)
         skip = tuple(self.spread_factors)
-        past = scales_from_prior(prior, self.evidence, names, skip=skip)
+        scales, probabilities = scales_from_prior(prior, self.evidence, names, skip=skip)
+        scales |= {name: 0.0 for name in self.spread_factors}
         return replace(
-            self, scales=past.scales | {name: 0.0 for name in self.spread_factors}, powers={},
-            misfit_probabilities=past.probabilities, growth_prior=asdict(prior), drifts=past.drifts,
-            group_scales=past.group_scales,
-        )  # fmt: skip
+            self, scales=scales, powers={}, misfit_probabilities=probabilities, growth_prior=asdict(prior)
+        )
 
     def to_dict(self) -> dict:
         return asdict(self) | {
@@ -203,8 +161,6 @@ class Discrepancy:
                 "evidence",
                 "growth_prior",
                 "misfit_probabilities",
-                "drifts",
-                "group_scales",
             )
         }
 
