@@ -22,6 +22,13 @@ one distribution from the Chinchilla law, params 5.7e7-1.3e10, tokens 2.5e8-1.4e
 
 Each line also gives the pilot's smallest bulk ESS per draw kept (over the variables the
 diagnostics judge), what the run's choice of draws can be read from.
+
+``--misfit``: the fits as the package makes them by default, the spec's [discrepancy] kept
+(its leave-future-out refits and the corpus prior), each beside the same fit with method
+"none" (the law alone) in the same process, to check issue 41's "a fit takes at most 1.5x
+the law-only time" and the refits' own health: the refits' divergences, and the time
+ratio with compiling left out (``ratio_warm``) and with one compilation counted in both
+(``ratio_cold``: what a first fit in a fresh process pays).
 """
 
 from __future__ import annotations
@@ -47,9 +54,13 @@ from bayes_scaling.simulate import simulate_runs
 PILOT_ESS_PER_DRAW: list[float] = []  # the last pilot's smallest bulk ESS per draw kept
 
 
+SAMPLING_CALLS: list[tuple[int, int]] = []  # (draws, divergences) of each sampling call
+
+
 def note_pilot(model, config, draws, trees) -> None:
     """Note each pilot's smallest bulk ESS per draw kept (the pilot runs the policy's pilot
-    chains, one run at a time)."""
+    chains, one run at a time), and each sampling call's draws and divergences."""
+    SAMPLING_CALLS.append((draws, sum(int(t.sample_stats["diverging"].sum()) for t in trees)))
     if config.chains == SamplingPolicy().pilot_chains and len(trees) == 1:
         posterior = trees[0].posterior.to_dataset()
         posterior = posterior[reported_variables(posterior, model.spec)]
@@ -119,7 +130,13 @@ def main() -> None:
     parser.add_argument(
         "--coordinates", choices=["parameters", "reference_loss"], help="override the spec's coordinates"
     )
+    parser.add_argument(
+        "--misfit", action="store_true", help="the default fit (its misfit learned) beside the law-only one"
+    )
+    parser.add_argument("--first-seed", type=int, default=0)
     args = parser.parse_args()
+    if args.misfit:
+        return with_misfit(args)
     warnings.simplefilter("ignore")
     for name in args.data:
         runs = runs_for(name)
@@ -175,6 +192,43 @@ def main() -> None:
                         "coordinates": fit.spec.coordinates,
                     },
                 )  # fmt: skip
+
+
+def with_misfit(args) -> None:
+    """Each table and seed: the law-only fit, then the default fit (see the docstring)."""
+    for name in args.data:
+        runs = runs_for(name)
+        if runs is None:
+            print(f"{name}: skipped, its table is absent")
+            continue
+        spec = bs.load_spec(args.model or MODELS.get(name, "rectified"))
+        law_only = dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none"))
+        compiled = 0.0
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            walls, fits = {}, {}
+            for label, how in (("law only", law_only), ("default", spec)):
+                SAMPLING_CALLS.clear()
+                start = time.perf_counter()
+                fits[label] = bs.fit(runs, how, seed=seed, progress=False, warn=False, cache=CACHE)
+                walls[label] = time.perf_counter() - start
+                compiled = max(compiled, fits[label].diagnostics.compile_seconds)
+                calls = list(SAMPLING_CALLS)
+            d = fits["default"].diagnostics
+            main_fit = max(i for i, (draws, _) in enumerate(calls) if draws == d.draws)
+            refit_divergences = sum(divergences for _, divergences in calls[main_fit + 1 :])
+            warm = {k: walls[k] - fits[k].diagnostics.compile_seconds for k in walls}
+            figures = {
+                "divergences": d.divergences, "max_rhat": d.max_rhat, "min_ess_bulk": d.min_ess_bulk,
+                "refit_divergences": refit_divergences,
+                "law_only_divergences": fits["law only"].diagnostics.divergences,
+                "law_only_max_rhat": fits["law only"].diagnostics.max_rhat,
+                "seconds": walls["default"], "law_only_seconds": walls["law only"],
+                "ratio_warm": warm["default"] / warm["law only"],
+                "ratio_cold": (warm["default"] + compiled) / (warm["law only"] + compiled),
+            }  # fmt: skip
+            case = f"{name} defaults seed {seed}"
+            print(f"{case}: " + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()), flush=True)
+            record("health_misfit", case=case, figures=figures)
 
 
 if __name__ == "__main__":
