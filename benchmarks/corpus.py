@@ -14,7 +14,8 @@ data_constrained, lr_bsz) and the table's refit is scored again under it, no ref
 scored with the prior of the whole shipped corpus and never enter it. Simulated runs from
 the exact law check that the prior leaves bands where the law holds nearly as they are.
 
-Printed and recorded per case: 90% coverage and interval score (on log loss, lower is
+Printed and recorded per case: R^2 of the median (beside SLDBench's published figures,
+``../shared/data/README.md``), 90% coverage and interval score (on log loss, lower is
 better) with the prior, with the runs alone, with the law alone, and of the least-squares
 bootstrap (the peer, for the laws it fits), the median |log error| and widths. Last, the
 prior of the whole shipped corpus as a spec's ``[discrepancy.growth_prior]``.
@@ -61,6 +62,7 @@ def scores(result) -> dict[str, float]:
     runs = result.runs
     law_only = interval_score(runs.loss, runs.lower_90_law_only, runs.upper_90_law_only, 0.1)
     return {
+        "r2": r_squared(runs.loss.to_numpy(float), runs["median"].to_numpy(float)),
         "cover90": summary.coverage_90,
         "interval_score": summary.interval_score_90,
         "width": summary.median_width_90,
@@ -69,6 +71,14 @@ def scores(result) -> dict[str, float]:
         "law_only_interval_score": float(np.mean(law_only)),
         "law_only_width": summary.median_width_90_law_only,
     }
+
+
+def r_squared(loss: np.ndarray, median: np.ndarray) -> float:
+    """R^2 of the median on the held-out runs, clipped to [-1, 1] as SLDBench reports it
+    (undefined for one run)."""
+    if len(loss) < 2:
+        return float("nan")
+    return float(max(1 - ((loss - median) ** 2).sum() / ((loss - loss.mean()) ** 2).sum(), -1.0))
 
 
 def commit() -> str:
