@@ -8,9 +8,8 @@ there, the law's misfit included), or the regret of a decision among actions
 each candidate's loss is imagined in ``scenarios`` ways from the posterior predictive (a
 draw taken as the truth, its law, misfit and noise), and the posterior draws are
 reweighted by how likely each imagined outcome is under them (importance weights). A run
-also tells about the law's misfit near it: the misfit at the target shrinks by what the
-run's outcome would show of it (a Gaussian process over the log inputs whose sd is the
-fit's misfit sd, :class:`_PredictionScore`), not by the data's edge moving toward it.
+also moves the edge of the data: targets past it come nearer, and the misfit past the data
+the bands include shrinks with the distance (:mod:`bayes_scaling.discrepancy`).
 
 A batch of k is chosen greedily, each pick's value given the earlier picks with their
 outcomes imagined in the same scenarios (a run beside one already chosen adds little), so
@@ -27,6 +26,7 @@ from scipy import special, stats
 
 from .data import DISTRIBUTION, BayesScalingError
 from .decide import check_actions, portfolio_losses, portfolio_weights
+from .discrepancy.distance import directions, log_coordinates
 from .laws import Law
 from .prediction import law_error, law_offset, observation_noise, point_parameters
 
@@ -40,10 +40,6 @@ INTERVAL_SCORE_PER_SD = float(
     2 * stats.norm.isf(0.05) + 20 * 2 * (stats.norm.pdf(stats.norm.isf(0.05)) - stats.norm.isf(0.05) * 0.05)
 )
 NEXT_COLUMNS = ("cost", "value", "value_per_cost")
-# How far apart (Euclidean, in natural-log inputs) two runs of a distribution may be for the
-# law's misfit at one to tell about it at the other: correlation exp(-distance / this)
-# (docs/records.md, "Which runs next")
-MISFIT_CORRELATION_LENGTH = 1.0
 
 
 def default_cost(law: Law, table: pd.DataFrame) -> np.ndarray:
@@ -259,25 +255,11 @@ def _ess(log_weights: np.ndarray) -> float:
     return float((1.0 / (weights**2).sum(axis=1)).min())
 
 
-def _noise_variance(fit: Fit, rows: pd.DataFrame) -> np.ndarray:
-    """Each row's variance of a run's noise on log loss (Student-t: sigma^2 nu / (nu - 2)),
-    averaged over the draws."""
-    sigma = observation_noise(fit, rows[DISTRIBUTION].astype(str).to_numpy(), np.random.default_rng(0))
-    nu = fit.spec.likelihood.nu
-    return np.broadcast_to(sigma**2, (sigma.shape[0], len(rows))).mean(axis=0) * nu / (nu - 2)
-
-
 class _PredictionScore:
-    """The expected mean 90% interval score at the target once the picked runs are seen: the
-    reweighted spread of the law there (widened past the data where the fit learned so), the
-    noise, and the misfit past the data left once the picked runs' outcomes are seen.
-
-    The misfit is a smooth function of the log inputs, one per distribution (a Gaussian
-    process with sd the fit's misfit sd at each point, correlation exp(-|x - x'| / l) in
-    natural-log inputs, l = :data:`MISFIT_CORRELATION_LENGTH`), so a run teaches about the
-    misfit at the target as much as the two are correlated and its outcome's noise and law
-    spread let it. Moving the data's edge toward the target is not counted: an edge is not
-    evidence that the law holds up to it (docs/records.md, "Which runs next")."""
+    """The expected mean 90% interval score at the target once the picked runs are seen:
+    the reweighted spread of the law there (widened past the data where the fit learned so),
+    the noise, and the misfit past the data, measured from the fitted range extended by the
+    picked runs."""
 
     def __init__(self, fit: Fit, target: pd.DataFrame, draws: np.ndarray) -> None:
         self.fit, self.target = fit, target
@@ -286,59 +268,32 @@ class _PredictionScore:
         self.log_law = fit.law.log_loss(*log_inputs, **params)  # (S, T)
         labels = target[DISTRIBUTION].astype(str).to_numpy()
         sigma = observation_noise(fit, labels, np.random.default_rng(0))
-        self.nu = fit.spec.likelihood.nu
-        self.noise = (
-            np.broadcast_to(sigma**2, (sigma.shape[0], len(target))).mean(axis=0) * self.nu / (self.nu - 2)
-        )
-        self.spread, self.misfit_sd = law_error(fit, target)
-        self.draws = draws
-        self._states: dict[tuple[int, ...], np.ndarray] = {}
+        nu = fit.spec.likelihood.nu
+        self.noise = np.broadcast_to(sigma**2, (sigma.shape[0], len(target))).mean(axis=0) * nu / (nu - 2)
+        self.labels = labels
+        self.names = directions(fit.law.inputs)
+        coordinates = log_coordinates(target, fit.law.inputs)
+        self.coordinates = np.column_stack([coordinates[name] for name in self.names])  # (T, K)
+        ranges = fit.fitted_ranges.reindex(labels)
+        self.low = np.column_stack([ranges[f"log_{name}_min"].to_numpy(float) for name in self.names])
+        self.high = np.column_stack([ranges[f"log_{name}_max"].to_numpy(float) for name in self.names])
+        self.points = {name: target[name].to_numpy(float) for name in fit.law.inputs}
 
-    def _start(self, candidates: pd.DataFrame) -> None:
-        """The misfit's prior covariance over the targets and the candidates (targets first),
-        and each candidate's outcome variance besides the misfit (noise and law spread)."""
-        rows = pd.concat([self.target, candidates], ignore_index=True)
-        inputs = self.fit.law.inputs
-        with np.errstate(divide="ignore"):
-            x = np.column_stack([np.log(rows[name].to_numpy(float)) for name in inputs])
-        x = np.where(np.isfinite(x), x, -1e6)  # from-scratch runs (an input of 0) correlate with none
-        gap = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1))
-        labels = rows[DISTRIBUTION].astype(str).to_numpy()
-        same = labels[:, None] == labels[None, :]
-        sd = np.concatenate([self.misfit_sd, law_error(self.fit, candidates)[1]])
-        self._states = {(): np.where(same, np.exp(-gap / MISFIT_CORRELATION_LENGTH), 0.0) * np.outer(sd, sd)}
-        params = {name: value[self.draws] for name, value in point_parameters(self.fit, candidates).items()}
-        log_inputs = [np.log(candidates[name].to_numpy(float))[None, :] for name in inputs]
-        spread = self.fit.law.log_loss(*log_inputs, **params).var(axis=0)
-        sigma = observation_noise(
-            self.fit, candidates[DISTRIBUTION].astype(str).to_numpy(), np.random.default_rng(0)
-        )
-        noise = (
-            np.broadcast_to(sigma**2, (sigma.shape[0], len(candidates))).mean(axis=0)
-            * self.nu
-            / (self.nu - 2)
-        )
-        self.outcome_variance = spread + noise
-        self.candidates = candidates
-
-    def _state(self, picked: tuple[int, ...]) -> np.ndarray:
-        """The misfit's covariance once the ``picked`` candidates' outcomes are seen, by one
-        rank-one update per pick (each prefix kept: the greedy search extends them)."""
-        if picked not in self._states:
-            before = self._state(picked[:-1])
-            at = len(self.target) + picked[-1]
-            column = before[:, at]
-            self._states[picked] = before - np.outer(column, column) / (
-                column[at] + self.outcome_variance[picked[-1]]
-            )
-        return self._states[picked]
-
-    def _misfit_variance(self, picked: list[int], candidates: pd.DataFrame | None) -> np.ndarray:
-        if not picked:
-            return self.misfit_sd**2
-        if not self._states or candidates is not self.candidates:
-            self._start(candidates)
-        return np.clip(np.diag(self._state(tuple(picked)))[: len(self.target)], 0.0, None)
+    def _misfit(self, picked: list[int], candidates: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+        low, high = self.low.copy(), self.high.copy()
+        if picked:
+            rows = candidates.iloc[picked]
+            coordinates = log_coordinates(rows, self.fit.law.inputs)
+            added = np.column_stack([coordinates[name] for name in self.names])
+            for label, point in zip(rows[DISTRIBUTION].astype(str), added, strict=True):
+                mine = self.labels == label
+                low[mine] = np.minimum(low[mine], point)
+                high[mine] = np.maximum(high[mine], point)
+        x = self.coordinates
+        beyond = np.where(np.isfinite(x), np.maximum(x - high, 0.0) + np.maximum(low - x, 0.0), 0.0)
+        discrepancy, inputs = self.fit.discrepancy, self.fit.law.inputs
+        spread = discrepancy.parameter_spread(beyond, inputs)
+        return spread, discrepancy.law_error_sd(beyond, inputs, self.labels, self.points)
 
     def __call__(
         self, log_weights: np.ndarray, picked: list[int], candidates: pd.DataFrame | None = None
@@ -346,7 +301,8 @@ class _PredictionScore:
         weights = _weights(log_weights)  # (J, S)
         mean = weights @ self.log_law
         variance = np.clip(weights @ self.log_law**2 - mean**2, 0.0, None)  # (J, T)
-        total = self.spread**2 * variance + self.noise + self._misfit_variance(picked, candidates)
+        spread, sd = self._misfit(picked, candidates)
+        total = spread**2 * variance + self.noise + sd**2
         return INTERVAL_SCORE_PER_SD * float(np.sqrt(total).mean())
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import numpy as np
@@ -11,8 +10,7 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.cli import main
-from bayes_scaling.design import _PredictionScore, default_cost
-from bayes_scaling.discrepancy import Discrepancy, directions
+from bayes_scaling.design import default_cost
 
 
 def far_target(fit: bs.Fit, name: str) -> pd.DataFrame:
@@ -46,26 +44,6 @@ def test_a_run_of_the_targets_own_distribution_near_it_is_worth_most(recovery_fi
     assert chosen.value[0] > 0 and chosen.value[0] > 3 * chosen.value[1]
     assert chosen.attrs["score_after"] < chosen.attrs["score_before"]
     np.testing.assert_allclose(chosen.value_per_cost, chosen.value / chosen.cost)
-
-
-def test_a_run_is_worth_what_it_shows_of_the_misfit_at_the_target_not_the_edge_it_moves(recovery_fit):
-    # a misfit of 5% per e-fold past the data along every direction, the same for every fit
-    inputs = recovery_fit.law.inputs
-    misfit = Discrepancy(scales=dict.fromkeys(directions(inputs), 0.05), directions=directions(inputs))
-    fit = dataclasses.replace(recovery_fit, discrepancy=misfit)
-    poor = fit.runs.distribution.value_counts().idxmin()
-    target = far_target(fit, poor)
-    beside = target.assign(pretrain_tokens=target.pretrain_tokens * 1.1)
-    # as far past the pre-training edge as the target, but 100x its fine-tuning size: under a
-    # rule that counted the edge moving, it would take the target's misfit away as well
-    elsewhere = target.assign(finetune_tokens=target.finetune_tokens * 100)
-    candidates = pd.concat([beside, elsewhere], ignore_index=True)
-    score = _PredictionScore(fit, target, np.arange(200))
-    weights = np.zeros((1, 200))
-    before, near, far = score(weights, []), score(weights, [0], candidates), score(weights, [1], candidates)
-    assert near < 0.8 * before  # the target's misfit is mostly seen beside it
-    assert far > 0.98 * before  # exp(-4.6) of it correlates: nearly nothing learned
-    assert score(weights, [0, 1], candidates) < near  # the two together, each adding what it shows
 
 
 def test_a_run_twice_is_worth_less_the_second_time_and_the_choice_is_seeded(recovery_fit):
