@@ -73,7 +73,7 @@ def note_pilot(model, config, draws, trees) -> None:
 CACHE = ModelCache(lend_from=DEFAULT_CACHE, on_sample=note_pilot)
 
 
-MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap", "chinchilla": "chinchilla"}
+MODELS = {"example": "transfer_gap", "mikami2021": "transfer_gap_error_rate", "chinchilla": "chinchilla"}
 MODELS |= {"porian2024": "chinchilla", "alabdulmohsin2022": "few_shot_error_rate"}
 MODELS |= {f"sim{n}": "transfer_gap" for n in (4, 16, 32, 48, 56, 64, 128, 256)}
 
@@ -172,7 +172,8 @@ def main() -> None:
                 speed += f" ({d.min_ess_bulk / wall:.1f} min ESS/s)"
                 speed += f" ({d.compile_seconds:.1f} s compiling; sampled in {fit.spec.coordinates})"
                 chosen = f"{d.target_accept}" + ("" if target is not None else " (pilot's)")
-                setting = f"{name} {centring} target {chosen} {adaptation} tune {d.tune} draws {d.draws}"
+                setting = f"{name}{f' ({args.model})' if args.model else ''} {centring} target {chosen} "
+                setting += f"{adaptation} tune {d.tune} draws {d.draws}"
                 setting += f" seed {seed}"
                 if d.rerun:
                     health += f" ({d.rerun})"
@@ -232,7 +233,7 @@ def with_misfit(args) -> None:
                 "ratio_warm": warm["default"] / warm["law only"],
                 "ratio_cold": (warm["default"] + compiled) / (warm["law only"] + compiled),
             }  # fmt: skip
-            case = f"{name} defaults seed {seed}"
+            case = f"{name}{f' ({args.model})' if args.model else ''} defaults seed {seed}"
             print(f"{case}: " + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()), flush=True)
             record("health_misfit", case=case, figures=figures)
 
