@@ -34,7 +34,7 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 from misfit import cases as misfit_cases  # noqa: I001  (run from benchmarks/)
-from misfit import peer_scores
+from misfit import peer_scores, r_squared
 from results import record
 
 import bayes_scaling as bs
@@ -71,14 +71,6 @@ def scores(result) -> dict[str, float]:
         "law_only_interval_score": float(np.mean(law_only)),
         "law_only_width": summary.median_width_90_law_only,
     }
-
-
-def r_squared(loss: np.ndarray, median: np.ndarray) -> float:
-    """R^2 of the median on the held-out runs, clipped to [-1, 1] as SLDBench reports it
-    (undefined for one run)."""
-    if len(loss) < 2:
-        return float("nan")
-    return float(max(1 - ((loss - median) ** 2).sum() / ((loss - loss.mean()) ** 2).sum(), -1.0))
 
 
 def commit() -> str:

@@ -135,12 +135,11 @@ def main() -> None:
     parser.add_argument(
         "--misfit", action="store_true", help="the default fit (its misfit learned) beside the law-only one"
     )
-    parser.add_argument("--first-seed", type=int, default=0)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     if args.misfit:
         return with_misfit(args)
-    for name, runs, _, spec in tables(args):
+    for label, runs, _, spec in tables(args):
         if args.coordinates:
             spec = dataclasses.replace(spec, coordinates=args.coordinates)
         for centring, target, adaptation, tune, draws in itertools.product(
@@ -172,8 +171,7 @@ def main() -> None:
                 speed += f" ({d.min_ess_bulk / wall:.1f} min ESS/s)"
                 speed += f" ({d.compile_seconds:.1f} s compiling; sampled in {fit.spec.coordinates})"
                 chosen = f"{d.target_accept}" + ("" if target is not None else " (pilot's)")
-                setting = f"{name}{f' ({args.model})' if args.model else ''} {centring} target {chosen} "
-                setting += f"{adaptation} tune {d.tune} draws {d.draws}"
+                setting = f"{label} {centring} target {chosen} {adaptation} tune {d.tune} draws {d.draws}"
                 setting += f" seed {seed}"
                 if d.rerun:
                     health += f" ({d.rerun})"
@@ -192,7 +190,8 @@ def main() -> None:
 
 
 def tables(args):
-    """(name, runs, the spec, the spec without its misfit) of each table asked for."""
+    """(label, runs, the spec, the spec without its misfit) of each table asked for; the
+    label names the spec where ``--model`` chose it."""
     for name in args.data:
         runs = runs_for(name)
         if runs is None:
@@ -200,7 +199,7 @@ def tables(args):
             continue
         spec = bs.load_spec(args.model or MODELS.get(name, "rectified"))
         yield (
-            name,
+            f"{name} ({args.model})" if args.model else name,
             runs,
             spec,
             dataclasses.replace(spec, discrepancy=dataclasses.replace(spec.discrepancy, method="none")),
@@ -209,20 +208,21 @@ def tables(args):
 
 def with_misfit(args) -> None:
     """Each table and seed: the law-only fit, then the default fit (see the docstring)."""
-    for name, runs, spec, law_only in tables(args):
+    for label, runs, spec, law_only in tables(args):
         compiled = 0.0
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for seed in range(args.seeds):
             walls, fits = {}, {}
-            for label, how in (("law only", law_only), ("default", spec)):
+            for kind, how in (("law only", law_only), ("default", spec)):
                 SAMPLING_CALLS.clear()
                 start = time.perf_counter()
-                fits[label] = bs.fit(runs, how, seed=seed, progress=False, warn=False, cache=CACHE)
-                walls[label] = time.perf_counter() - start
-                compiled = max(compiled, fits[label].diagnostics.compile_seconds)
-                calls = list(SAMPLING_CALLS)
+                fits[kind] = bs.fit(runs, how, seed=seed, progress=False, warn=False, cache=CACHE)
+                walls[kind] = time.perf_counter() - start
+                compiled = max(compiled, fits[kind].diagnostics.compile_seconds)
             d = fits["default"].diagnostics
-            main_fit = max(i for i, (draws, _) in enumerate(calls) if draws == d.draws)
-            refit_divergences = sum(divergences for _, divergences in calls[main_fit + 1 :])
+            # SAMPLING_CALLS now holds the default fit's calls: pilot, fit (and any rerun), then
+            # the refits, which sample fewer draws than the fit ([discrepancy] draws = 300)
+            main_fit = max(i for i, (draws, _) in enumerate(SAMPLING_CALLS) if draws == d.draws)
+            refit_divergences = sum(divergences for _, divergences in SAMPLING_CALLS[main_fit + 1 :])
             warm = {k: walls[k] - fits[k].diagnostics.compile_seconds for k in walls}
             figures = {
                 "divergences": d.divergences, "max_rhat": d.max_rhat, "min_ess_bulk": d.min_ess_bulk,
@@ -233,7 +233,7 @@ def with_misfit(args) -> None:
                 "ratio_warm": warm["default"] / warm["law only"],
                 "ratio_cold": (warm["default"] + compiled) / (warm["law only"] + compiled),
             }  # fmt: skip
-            case = f"{name}{f' ({args.model})' if args.model else ''} defaults seed {seed}"
+            case = f"{label} defaults seed {seed}"
             print(f"{case}: " + ", ".join(f"{k} {v:.4g}" for k, v in figures.items()), flush=True)
             record("health_misfit", case=case, figures=figures)
 

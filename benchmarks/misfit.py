@@ -110,6 +110,14 @@ TABLES = [
 ]
 
 
+def r_squared(loss: np.ndarray, median: np.ndarray) -> float:
+    """R^2 of the median on the held-out runs, clipped to [-1, 1] as SLDBench reports it
+    (undefined for one run)."""
+    if len(loss) < 2:
+        return float("nan")
+    return float(max(1 - ((loss - median) ** 2).sum() / ((loss - loss.mean()) ** 2).sum(), -1.0))
+
+
 def peer_scores(runs: pd.DataFrame, model: str, holdout: dict) -> dict[str, float]:
     """Coverage and interval score of the least-squares bootstrap's 90% bands of new runs
     (baselines.least_squares_bands) on the same held-out runs: the peer people use today."""

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from misfit import porian2024
+from misfit import porian2024, r_squared
 from results import record
 
 import bayes_scaling as bs
@@ -92,10 +92,9 @@ def score(fit: bs.Fit, target: pd.DataFrame) -> dict[str, float]:
     bands = band_table(fit, target, prob=0.9, kind="observation")
     loss, median = target.loss.to_numpy(), bands.loss_median.to_numpy()
     lower, upper = bands.loss_lower.to_numpy(), bands.loss_upper.to_numpy()
-    r2 = 1 - ((loss - median) ** 2).sum() / ((loss - loss.mean()) ** 2).sum() if len(loss) > 1 else np.nan
     return {
         "error": float(np.median(np.abs(np.log(loss / median)))),
-        "r2": float(max(r2, -1.0)),
+        "r2": r_squared(loss, median),
         "cover90": float(((loss >= lower) & (loss <= upper)).mean()),
         "interval_score": float(np.mean(interval_score(loss, lower, upper, 0.1))),
         # what the fit expects its interval score there to be: what next_runs lowers
