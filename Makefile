@@ -24,8 +24,9 @@ demo: $(STAMP)
 
 # The notebooks run too, in fast mode (fewer draws), in a test process so that their fits
 # reuse its compiled models (tests/test_notebooks.py); any cell that raises fails the suite.
-# Two test processes, each taking whole files (whose tests share fits and compiled models):
-# on the 2-core CI machine 337 s of pytest against 441 s in one (docs/records.md).
+# Two test processes, each taking whole files (whose tests share fits and compiled models;
+# files that compile the same models go together, tests/conftest.py): on the 2-core CI
+# machine 337 s of pytest against 441 s in one (docs/records.md, "Test processes").
 # Real tables (mikami2021, alabdulmohsin2022) are read from the offline folder beside the
 # clone when it exists, as CI has it; else fetched on first use. Tests that need one are
 # skipped, saying why, when neither works.

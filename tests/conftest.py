@@ -19,6 +19,38 @@ from bayes_scaling.spec import ModelSpec
 FAST = {"draws": 500, "tune": 300, "chains": 2, "seed": 11, "progress": False}
 
 
+# make test runs two test processes (pytest-xdist, --dist loadfile), each taking whole files.
+# A compiled model lives in its process, so files that fit the same models go to the same
+# process: these compile the Chinchilla law for one and four distributions, the rectified law
+# for four and the error-rate spec for eight. (xdist_group marks would say the same, but
+# pytest 9.2 drops them silently: pytest-dev/pytest-xdist#1386. docs/records.md, "Test
+# processes".)
+SHARED_MODELS = {
+    name: "chinchilla_rectified_error_rate"
+    for name in (
+        "test_fit.py",
+        "test_law_recovery.py",
+        "test_cli.py",
+        "test_notebooks_real_data.py",
+        "test_datasets.py",
+    )
+}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """--dist loadfile, with the files of ``SHARED_MODELS`` sent to one process together."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedModelScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_MODELS.get(path.rsplit("/", 1)[-1], path)
+
+    return SharedModelScheduling(config, log)
+
+
 @functools.cache
 def _fetch(name: str) -> pd.DataFrame | str:
     try:

@@ -162,3 +162,12 @@ def test_each_notebook_holds_the_cells_of_its_source():
         for number, cell in enumerate(jupytext.read(built).cells):
             images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
             assert len(images) <= 1, f"{built.name}, cell {number}: {len(images)} copies of a figure"
+
+
+def test_the_files_sent_to_one_test_process_exist():
+    """A renamed test file would silently leave the group that shares its compiled models."""
+    from conftest import SHARED_MODELS
+
+    tests = Path(__file__).resolve().parent
+    missing = [name for name in SHARED_MODELS if not (tests / name).is_file()]
+    assert not missing, f"SHARED_MODELS in tests/conftest.py names files that are gone: {missing}"
