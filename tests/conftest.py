@@ -37,6 +37,7 @@ SHARED_MODELS = {
 }
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown where it is not loaded
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """--dist loadfile, with the files of ``SHARED_MODELS`` sent to one process together."""
     if config.getvalue("dist") != "loadfile":
