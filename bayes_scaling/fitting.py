@@ -68,7 +68,8 @@ def fit(
         (per chain) and ``target_accept`` left unset are chosen by a short pilot run:
         1,000 draws at target 0.9 where it finds the runs pinned, 2,000 at 0.95 where it
         finds them loose; a run whose settings were left to the fit and that fails its
-        checks is run once more as a loose table's (``fit.diagnostics.rerun`` says why).
+        checks is run once more as a loose table's, or at target 0.99 where it had a loose
+        table's settings already (``fit.diagnostics.rerun`` says why).
         ``tune`` defaults to the engine's (300 with nutpie, 1,000 with PyMC's NUTS).
         ``centring_from="spec"`` skips the pilot and samples the spec as written.
     progress

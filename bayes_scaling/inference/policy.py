@@ -125,11 +125,14 @@ def plan(
 
 
 def rerun_plan(chosen: Plan, failed: bool, policy: SamplingPolicy) -> Plan | None:
-    """The plan of a second run where the first ``failed`` its checks and a loose table's
-    settings would change something; None otherwise. For a plan whose target and draws the
-    policy chose, not the caller."""
+    """The plan of a second run where the first ``failed`` its checks: a loose table's
+    settings, or where the first had them already, the last target (smaller steps, the one
+    remedy NUTS has left); None where nothing would change. For a plan whose target and
+    draws the policy chose, not the caller."""
     target = max(chosen.target_accept, policy.target_accept_loose)
     draws = max(chosen.draws, policy.loose_draws)
+    if (target, draws) == (chosen.target_accept, chosen.draws):
+        target = max(target, policy.target_accept_last)
     if not failed or (target, draws) == (chosen.target_accept, chosen.draws):
         return None
     return dataclasses.replace(chosen, target_accept=target, draws=draws)

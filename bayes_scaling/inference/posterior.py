@@ -3,7 +3,8 @@
 :func:`sample_posterior` runs the pilot on the compiled model the run will use
 (:mod:`.compiled`), asks the policy for a plan (:func:`.policy.plan`), samples, checks the
 draws, and where a run whose settings were left to the policy fails its checks, samples once
-more with a loose table's settings (:func:`.policy.rerun_plan`).
+more with a loose table's settings, or at the last target where it had them
+(:func:`.policy.rerun_plan`).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def run_pilot(spec: ModelSpec, job: Job, policy: SamplingPolicy) -> Pilot:
 
 def sample_posterior(spec: ModelSpec, job: Job, policy: SamplingPolicy) -> Sampled:
     """Pilot, plan, run and, where the policy chose the settings and the run failed its
-    checks, a second run with a loose table's (its draws are the fit's; ``rerun`` says why)."""
+    checks, a second run with a loose table's, or at the last target where it had them (its
+    draws are the fit's; ``rerun`` says why)."""
     n_distributions = len(job.runs.distributions)
     pilot = run_pilot(spec, job, policy) if needs_pilot(spec, n_distributions, job.config) else None
     chosen = plan(spec, pilot, policy, job.config, n_distributions=n_distributions, n_runs=job.runs.n_runs)
