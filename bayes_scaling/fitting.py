@@ -105,12 +105,11 @@ def fit(
     normalisation = Normalisation.from_runs(runs, spec.law.inputs)
     job = Job(runs, normalisation, config, DEFAULT_CACHE if cache is None else cache, seed)
     start, compiled_before = time.perf_counter(), job.cache.compile_seconds
-    policy = policy or spec.sampling
-    sampled = sample_posterior(spec, job, policy)
+    sampled = sample_posterior(spec, job, policy or spec.sampling)
     idata = attach_data(sampled.idata, runs, sampled.plan, normalisation)
     refits = None
     if spec.discrepancy.method == "leave_future_out":
-        refits = refits_for(sampled.plan, job, policy)
+        refits = refits_for(sampled.plan, job)
     discrepancy = learn_discrepancy(
         sampled.plan.spec, runs, normalisation, idata.posterior.to_dataset(), refits
     )

@@ -56,13 +56,13 @@ from bayes_scaling.simulate import simulate_runs
 PILOT_ESS_PER_DRAW: list[float] = []  # the last pilot's smallest bulk ESS per draw kept
 
 
-SAMPLING_CALLS: list[tuple[int, list[int]]] = []  # (draws, each run's divergences) per sampling call
+SAMPLING_CALLS: list[tuple[int, int]] = []  # (draws, divergences) of each sampling call
 
 
 def note_pilot(model, config, draws, trees) -> None:
     """Note each pilot's smallest bulk ESS per draw kept (the pilot runs the policy's pilot
     chains, one run at a time), and each sampling call's draws and divergences."""
-    SAMPLING_CALLS.append((draws, [int(t.sample_stats["diverging"].sum()) for t in trees]))
+    SAMPLING_CALLS.append((draws, sum(int(t.sample_stats["diverging"].sum()) for t in trees)))
     if config.chains == SamplingPolicy().pilot_chains and len(trees) == 1:
         posterior = trees[0].posterior.to_dataset()
         posterior = posterior[reported_variables(posterior, model.spec)]
@@ -220,20 +220,13 @@ def with_misfit(args) -> None:
                 compiled = max(compiled, fits[kind].diagnostics.compile_seconds)
             d = fits["default"].diagnostics
             # SAMPLING_CALLS now holds the default fit's calls: pilot, fit (and any rerun), then
-            # the refits, which sample fewer draws than the fit ([discrepancy] draws = 300), and
-            # a second call for those of them that diverged, which replace them in turn
+            # the refits, which sample fewer draws than the fit ([discrepancy] draws = 300)
             main_fit = max(i for i, (draws, _) in enumerate(SAMPLING_CALLS) if draws == d.draws)
-            refit_calls = [each for _, each in SAMPLING_CALLS[main_fit + 1 :]]
-            kept = list(refit_calls[0]) if refit_calls else []
-            for rerun in refit_calls[1:]:
-                diverged = [k for k, value in enumerate(kept) if value]
-                for k, value in zip(diverged, rerun, strict=True):
-                    kept[k] = value
+            refit_divergences = sum(divergences for _, divergences in SAMPLING_CALLS[main_fit + 1 :])
             warm = {k: walls[k] - fits[k].diagnostics.compile_seconds for k in walls}
             figures = {
                 "divergences": d.divergences, "max_rhat": d.max_rhat, "min_ess_bulk": d.min_ess_bulk,
-                "refit_divergences": sum(kept),
-                "refit_divergences_before_rerun": sum(refit_calls[0]) if refit_calls else 0,
+                "refit_divergences": refit_divergences,
                 "law_only_divergences": fits["law only"].diagnostics.divergences,
                 "law_only_max_rhat": fits["law only"].diagnostics.max_rhat,
                 "seconds": walls["default"], "law_only_seconds": walls["law only"],

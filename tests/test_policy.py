@@ -148,46 +148,6 @@ def test_only_a_failed_run_whose_settings_would_change_is_run_again():
     assert rerun_plan(last, failed=True, policy=POLICY) is None
 
 
-class ScriptedModel:
-    """Stands in for a compiled model: each refit's tree has the divergences its weight's
-    first entry scripts at a target below 0.99, and none at 0.99; each call is noted."""
-
-    def __init__(self):
-        self.calls = []
-
-    def sample_each(self, runs, normalisation, config, run_weights, seeds, *, draws, target_accept, centring):
-        import xarray as xr
-
-        self.calls.append((target_accept, list(seeds)))
-        trees = []
-        for weight, seed in zip(run_weights, seeds, strict=True):
-            diverging = np.zeros(draws, dtype=bool)
-            diverging[: int(weight[0]) if target_accept < 0.99 else 0] = True
-            stats = xr.Dataset({"diverging": ("draw", diverging)}, attrs={"seed": seed})
-            trees.append(xr.DataTree.from_dict({"sample_stats": stats}))
-        return trees
-
-
-def test_only_the_refits_that_diverged_run_again_at_the_last_target():
-    from bayes_scaling.inference.refits import LeaveFutureOutRefits
-
-    model = ScriptedModel()
-    refits = LeaveFutureOutRefits(
-        model=model, runs=None, normalisation=None, config=SamplerConfig(), draws=10,
-        target_accept=0.9, centring={}, seed=7, rerun_target_accept=0.99, rerun_seed_offset=2000,
-    )  # fmt: skip
-    trees = refits.sample([np.array([0.0]), np.array([3.0]), np.array([0.0]), np.array([1.0])])
-    assert model.calls == [(0.9, [8, 9, 10, 11]), (0.99, [2009, 2011])]
-    assert [int(t.sample_stats["diverging"].sum()) for t in trees] == [0, 0, 0, 0]
-    assert [t.sample_stats.attrs["seed"] for t in trees] == [8, 2009, 10, 2011]
-    # none diverged, or no higher target to go to: one call
-    for scripted, rerun in (([0.0, 0.0], 0.99), ([2.0, 0.0], 0.0)):
-        model.calls.clear()
-        again = dataclasses.replace(refits, rerun_target_accept=rerun)
-        again.sample([np.array([value]) for value in scripted])
-        assert len(model.calls) == 1
-
-
 def test_a_specs_sampling_table_overrides_the_policy_and_travels_with_it():
     raw = bs.load_spec("transfer_gap").to_dict()
     spec = spec_from_dict({**raw, "sampling": {"loose_draws": 3000, "target_accept_pinned": 0.85}})

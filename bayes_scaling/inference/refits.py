@@ -5,7 +5,6 @@ Shaped like arviz-stats' ``SamplingWrapper`` (``sel_observations``, ``sample``,
 (:func:`bayes_scaling.discrepancy.learn_discrepancy`) ask this object for refits without
 some runs and read their posteriors; they never reach into the sampler. A refit holds runs
 out by a weight of 0 on their log likelihood, so every refit shares the fit's compiled model.
-A refit that diverges runs once more with smaller steps (the policy's last target).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from ..spec import ModelSpec
 from .compiled import CompiledModel
 from .policy import Plan
 from .posterior import Job
-from .settings import SamplerConfig, SamplingPolicy
+from .settings import SamplerConfig
 
 
 @dataclass(frozen=True)
@@ -40,36 +39,17 @@ class LeaveFutureOutRefits:
     centring: Mapping[str, np.ndarray]
     seed: int
     progress: bool = False
-    # a refit that diverged runs once more at this target, its seed this much further on
-    # (on FLAN at seeds 3 and 5, 31 and 108 divergent refit draws became 4 and 1 at 0.99;
-    # docs/records.md, "Rerun")
-    rerun_target_accept: float = 0.0
-    rerun_seed_offset: int = 0
 
     def sel_observations(self, held: np.ndarray) -> np.ndarray:
         """The run weights of a refit without the ``held`` runs (1 kept, 0 held out)."""
         return (~np.asarray(held, dtype=bool)).astype(float)
 
     def sample(self, run_weights: Sequence[np.ndarray]) -> list[xr.DataTree]:
-        """One refit per weight vector, side by side; refit k draws with seed + 1 + k. Those
-        that diverged run once more, side by side, at the rerun target."""
+        """One refit per weight vector, side by side; refit k draws with seed + 1 + k."""
         seeds = [self.seed + 1 + k for k in range(len(run_weights))]
-        trees = self._sample(run_weights, seeds, self.target_accept)
-        again = [k for k, tree in enumerate(trees) if _divergences(tree)]
-        if again and self.rerun_target_accept > self.target_accept:
-            redone = self._sample(
-                [run_weights[k] for k in again],
-                [seeds[k] + self.rerun_seed_offset for k in again],
-                self.rerun_target_accept,
-            )
-            for k, tree in zip(again, redone, strict=True):
-                trees[k] = tree
-        return trees
-
-    def _sample(self, run_weights, seeds, target_accept: float) -> list[xr.DataTree]:
         return self.model.sample_each(
             self.runs, self.normalisation, self.config, run_weights, seeds, draws=self.draws,
-            target_accept=target_accept, centring=self.centring,
+            target_accept=self.target_accept, centring=self.centring,
         )  # fmt: skip
 
     def get_inference_data(self, fitted: Sequence[xr.DataTree]) -> list[xr.Dataset]:
@@ -93,17 +73,10 @@ class LeaveFutureOutRefits:
         return dict(zip(held_out, self.get_inference_data(fitted), strict=True))
 
 
-def _divergences(tree: xr.DataTree) -> int:
-    stats = tree.sample_stats
-    return int(stats["diverging"].sum()) if "diverging" in stats else 0
-
-
-def refits_for(chosen: Plan, job: Job, policy: SamplingPolicy | None = None) -> LeaveFutureOutRefits:
+def refits_for(chosen: Plan, job: Job) -> LeaveFutureOutRefits:
     """The refits of a fit that sampled with ``chosen``: on its compiled model, centring and
     target, with the spec's ``[discrepancy]`` run length, never longer than the fit's own,
-    and its mass-matrix adaptation where it sets one (nutpie only); a refit that diverges
-    runs once more at the ``policy``'s last target (default policy: the spec's)."""
-    policy = policy or chosen.spec.sampling
+    and its mass-matrix adaptation where it sets one (nutpie only)."""
     how: ModelSpec = chosen.spec
     lengths, config = how.discrepancy, job.config
     adaptation = (
@@ -117,5 +90,4 @@ def refits_for(chosen: Plan, job: Job, policy: SamplingPolicy | None = None) -> 
         model=job.model(chosen.spec), runs=job.runs, normalisation=job.normalisation, config=short,
         draws=min(lengths.draws, chosen.draws), target_accept=chosen.target_accept,
         centring=chosen.centring, seed=job.seed, progress=config.progress,
-        rerun_target_accept=policy.target_accept_last, rerun_seed_offset=policy.rerun_seed_offset,
     )  # fmt: skip
