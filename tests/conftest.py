@@ -25,16 +25,9 @@ FAST = {"draws": 500, "tune": 300, "chains": 2, "seed": 11, "progress": False}
 # for four and the error-rate spec for eight. (xdist_group marks would say the same, but
 # pytest 9.2 drops them silently: pytest-dev/pytest-xdist#1386. docs/records.md, "Test
 # processes".)
-SHARED_MODELS = {
-    name: "chinchilla_rectified_error_rate"
-    for name in (
-        "test_fit.py",
-        "test_law_recovery.py",
-        "test_cli.py",
-        "test_notebooks_real_data.py",
-        "test_datasets.py",
-    )
-}
+SHARED_MODELS = frozenset(
+    {"test_fit.py", "test_law_recovery.py", "test_cli.py", "test_notebooks_real_data.py", "test_datasets.py"}
+)
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown where it is not loaded
@@ -46,8 +39,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
     class SharedModelScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return SHARED_MODELS.get(path.rsplit("/", 1)[-1], path)
+            path = nodeid.split("::", 1)[0]  # whole files, as --dist loadfile
+            return "shared models" if path.rsplit("/", 1)[-1] in SHARED_MODELS else path
 
     return SharedModelScheduling(config, log)
 
