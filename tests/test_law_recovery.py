@@ -57,6 +57,22 @@ CASES = {
             "pretrain_tokens": [0.0, 1e11],
         },
     ),
+    "size_dependent_data": (
+        # Chinchilla's case with a data exponent of 0.38 at N = 1e8 falling to 0.24 at 1e10
+        pd.DataFrame(
+            {
+                "distribution": ["web", "books", "code"],
+                "E": [1.7, 1.9, 1.1],
+                "A": [400.0, 500.0, 300.0],
+                "alpha": 0.34,
+                "B": [4.0, 5.0, 3.0],
+                "D_c": 1e7,
+                "beta": 2.4,
+                "kappa": 0.1,
+            }
+        ),
+        {"params": np.geomspace(1e7, 1e10, 6), "pretrain_tokens": np.geomspace(1e8, 1e11, 6)},
+    ),
     "chinchilla_shared_terms": (
         # two pre-training sets of one model family: floors apart, size and data terms common
         pd.DataFrame(
@@ -91,14 +107,15 @@ CASES = {
 LAWS = {"few_shot_error_rate": "transfer_gap_ceiling", "chinchilla_shared_terms": "chinchilla"}
 
 
-# effective_data's recovery (16 s) runs with `make test-slow`, to keep the suite within its 6
-# minutes on CI's 2 cores; test_laws.py checks its formula (numpy and PyTensor alike) either way
+# effective_data's and size_dependent_data's recoveries (16-30 s each) run with `make
+# test-slow`, to keep the suite within its 6 minutes on CI's 2 cores; test_laws.py checks
+# their formulas (numpy and PyTensor alike, raw units) either way
+SLOW = ("effective_data", "size_dependent_data")
+
+
 @pytest.mark.parametrize(
     "model",
-    [
-        pytest.param(name, marks=pytest.mark.slow) if name == "effective_data" else name
-        for name in sorted(CASES)
-    ],
+    [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in sorted(CASES)],
 )
 def test_law_recovers_known_parameters(model):
     truth, grid = CASES[model]

@@ -48,6 +48,42 @@ def test_every_law_is_one_formula_for_numpy_and_pytensor(name):
     np.testing.assert_allclose(symbolic, numeric, rtol=1e-10)
 
 
+@pytest.mark.parametrize("name", sorted(LAWS))
+def test_every_law_gives_the_same_loss_in_raw_units(name):
+    """Parameters mapped to raw units by ``to_raw_units`` give, at the raw inputs, the loss the
+    normalised parameters give at the normalised inputs: predictions and decisions work in
+    raw units, the model in normalised ones."""
+    law = get_law(name)
+    rng = np.random.default_rng(1)
+    params = {
+        k: float(v) for k, v in zip(law.parameters, rng.uniform(0.2, 3.0, len(law.parameters)), strict=True)
+    }
+    log_refs = {k: float(v) for k, v in zip(law.inputs, np.log([2e9, 5e10, 3e7]), strict=False)}
+    raw_logs = [np.log(np.geomspace(1e7, 1e11, 5)) + 0.3 * i for i in range(len(law.inputs))]
+    normalised = [x - log_refs[k] for x, k in zip(raw_logs, law.inputs, strict=True)]
+    np.testing.assert_allclose(
+        law.log_loss(*raw_logs, **law.to_raw_units(params, log_refs)),
+        law.log_loss(*normalised, **params),
+        rtol=1e-10,
+        atol=1e-12,  # a loss at a ceiling of 1 has log 0
+    )
+
+
+def test_size_dependent_data_is_chinchilla_when_the_exponent_does_not_shrink():
+    n, d = np.log([1e8, 1e9, 1e10]), np.log([1e9, 1e10, 1e12])
+    params = {"E": 0.4, "A": 50.0, "alpha": 0.3, "B": 2.0, "D_c": 1e6, "beta": 0.28}
+    nested = get_law("size_dependent_data").log_loss(n, d, **params, kappa=0.0)
+    chinchilla = {"E": 0.4, "A": 50.0, "alpha": 0.3, "B": 2.0 * 1e6**0.28, "beta": 0.28}
+    np.testing.assert_allclose(nested, get_law("chinchilla").log_loss(n, d, **chinchilla), rtol=1e-12)
+    # with kappa > 0 the larger model's loss falls more slowly along D
+    shrinking = get_law("size_dependent_data").log_loss
+    slope = lambda log_n: (  # noqa: E731
+        shrinking(log_n, np.log(2e10), **params, kappa=0.1)
+        - shrinking(log_n, np.log(1e10), **params, kappa=0.1)
+    )
+    assert slope(np.log(1e10)) > slope(np.log(1e8))
+
+
 def test_log_loss_is_finite_far_outside_the_data():
     law = get_law("transfer_gap")
     # tiny token counts make p^-alpha huge; log-sum-exp keeps log loss finite
@@ -64,8 +100,8 @@ def test_registry_names_match_and_unknown_law_is_clear():
         get_law("nope")
     except ValueError as err:
         assert (
-            "known laws are: chinchilla, effective_data, rectified, transfer_gap, transfer_gap_ceiling"
-            in str(err)
+            "known laws are: chinchilla, effective_data, rectified, size_dependent_data, transfer_gap, "
+            "transfer_gap_ceiling" in str(err)
         )
     else:
         raise AssertionError("unknown law accepted")

@@ -12,13 +12,22 @@ from .ceiling import with_ceiling
 from .chinchilla import CHINCHILLA
 from .effective_data import EFFECTIVE_DATA
 from .rectified import RECTIFIED
+from .size_dependent_data import SIZE_DEPENDENT_DATA
 from .transfer_gap import TRANSFER_GAP
 
 # Error rates that start at chance: the transfer-gap law under a ceiling of 1 (laws/ceiling.py).
 TRANSFER_GAP_CEILING = with_ceiling(TRANSFER_GAP, "transfer_gap_ceiling")
 
 LAWS: dict[str, Law] = {
-    law.name: law for law in (TRANSFER_GAP, TRANSFER_GAP_CEILING, EFFECTIVE_DATA, CHINCHILLA, RECTIFIED)
+    law.name: law
+    for law in (
+        TRANSFER_GAP,
+        TRANSFER_GAP_CEILING,
+        EFFECTIVE_DATA,
+        CHINCHILLA,
+        SIZE_DEPENDENT_DATA,
+        RECTIFIED,
+    )
 }
 
 
