@@ -64,6 +64,8 @@ HUBER_DELTA = 0.01  # Huber on log residuals: quadratic within 1%, linear beyond
 STARTS = {
     "transfer_gap": np.log([1.5, 1e4, 0.3, 0.3, 10.0]),
     "chinchilla": np.log([1.5, 400.0, 0.3, 400.0, 0.3]),
+    # the Chinchilla start's terms near 1e9 parameters and tokens, the exponent shrinking slowly
+    "size_dependent_data": np.log([0.3, 4.0, 0.1, 1.0, 1e8, 3.0, 0.1]),
 }
 
 
@@ -134,11 +136,11 @@ def least_squares_bands(
     prob: float = 0.9,
     law_name: str = "transfer_gap",
 ) -> pd.DataFrame:
-    """The peer's bands of a new run: per distribution, the law (``transfer_gap`` or
-    ``chinchilla``) fitted by least squares to a bootstrap resample of its kept runs, plus one
-    of that fit's own log residuals drawn at random (the run's noise); the central ``prob``
-    interval of these predictions at each held-out run. Rows in ``held``'s order: ``lower``,
-    ``median``, ``upper``."""
+    """The peer's bands of a new run: per distribution, the law (one of :data:`STARTS`)
+    fitted by least squares to a bootstrap resample of its kept runs, plus one of that fit's
+    own log residuals drawn at random (the run's noise); the central ``prob`` interval of
+    these predictions at each held-out run. Rows in ``held``'s order: ``lower``, ``median``,
+    ``upper``."""
     law = get_law(law_name)
     rng = np.random.default_rng(seed)
     out = pd.DataFrame(index=held.index, columns=["lower", "median", "upper"], dtype=float)

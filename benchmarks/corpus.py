@@ -1,7 +1,10 @@
 """The growth prior of the law's misfit past the data, learned from a corpus of scaling
 tables and scored leave-one-table-out (issue 41).
 
-    cd benchmarks && ../.venv/bin/python corpus.py [--only TABLE ...] [--simulated-seeds 4]
+    cd benchmarks && ../.venv/bin/python corpus.py [--only TABLE ...] [--simulated-seeds 4] [--cache FILE]
+
+With ``--cache``, the backtests are kept in FILE and scored again from it; ``--only`` with a
+cache that exists backtests those tables again and keeps the others' from it.
 
 Each case backtests one table along the direction its larger runs take (the table's own
 split where it has one), with the misfit learned from the runs alone (the package without a
@@ -33,6 +36,7 @@ from pathlib import Path
 import cloudpickle
 import numpy as np
 import pandas as pd
+from baselines import STARTS
 from misfit import cases as misfit_cases  # noqa: I001  (run from benchmarks/)
 from misfit import peer_scores, r_squared
 from results import record
@@ -91,6 +95,9 @@ def main() -> None:
     warnings.simplefilter("ignore", bs.BayesScalingWarning)
     if args.cache and args.cache.exists():
         done = cloudpickle.loads(args.cache.read_bytes())
+        if args.only:  # backtest these tables again, keep the cache's others
+            done = [case for case in done if case[0] not in args.only] + backtests(args)
+            args.cache.write_bytes(cloudpickle.dumps(done))
     else:
         done = backtests(args)
         if args.cache:
@@ -110,9 +117,7 @@ def backtests(args) -> list[tuple]:
         start = time.perf_counter()
         result = bs.backtest(runs, without_prior(model), seed=args.seed, **holdout)
         seconds = time.perf_counter() - start
-        peer = (
-            peer_scores(runs, model, holdout) if result.fit.law.name in ("transfer_gap", "chinchilla") else {}
-        )
+        peer = peer_scores(runs, model, holdout) if result.fit.law.name in STARTS else {}
         done.append((table, model, result, seconds, peer))
         print(f"{table}, {result.holdout}: {seconds:.0f} s; runs alone {scores(result)}", flush=True)
     return done
