@@ -325,6 +325,12 @@ def plot_replays(misfit: str = "own") -> list[Path]:
     return written
 
 
+def medians(rows: list[dict]) -> pd.DataFrame:
+    """Each (table, strategy, budget)'s figures, the median over random seeds."""
+    columns = ["runs", "error", "r2", "cover90", "interval_score", "expected_interval_score"]
+    return pd.DataFrame(rows).groupby(["table", "strategy", "budget"])[columns].median().reset_index()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", default=["farseer", "porian2024", "lr_bsz", "data_constrained"])
@@ -363,21 +369,18 @@ def main() -> None:
     rows = []
     for name in args.only:
         for strategy in args.strategies:
+            done = []
             for seed in range(args.random_seeds if strategy == "random" else 1):
-                rows += replay(name, strategy, args.budgets, seed, cache)
-    frame = pd.DataFrame(rows)
-    summary = (
-        frame.groupby(["table", "strategy", "budget"])[
-            ["runs", "error", "r2", "cover90", "interval_score", "expected_interval_score"]
-        ]
-        .median()
-        .reset_index()
-    )
-    for row in summary.to_dict("records"):
-        case = f"{row['table']}, {row['strategy']}, {row['budget']:.0%} of compute, misfit {args.misfit}"
-        record("replay", case=case, figures={
-            k: v for k, v in row.items() if k not in ("table", "strategy", "budget")
-        })  # fmt: skip
+                done += replay(name, strategy, args.budgets, seed, cache)
+            rows += done
+            # recorded as each strategy ends: a replay stopped part way keeps what it measured
+            for row in medians(done).to_dict("records"):
+                share = f"{row['budget']:.0%} of compute"
+                case = f"{row['table']}, {row['strategy']}, {share}, misfit {args.misfit}"
+                record("replay", case=case, figures={
+                    k: v for k, v in row.items() if k not in ("table", "strategy", "budget")
+                })  # fmt: skip
+    summary = medians(rows)
     with pd.option_context("display.width", 200):
         print("\n" + summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     plot_replays(args.misfit)
