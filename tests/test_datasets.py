@@ -28,7 +28,7 @@ def test_catalog_lists_the_example_and_the_real_tables():
         "example": "transfer_gap",
         "mikami2021": "transfer_gap_error_rate",
         "alabdulmohsin2022": "few_shot_error_rate",
-        "farseer": "chinchilla",
+        "farseer": "size_dependent_data",
         "data_constrained": "chinchilla",
         "lr_bsz": "chinchilla",
     }

@@ -33,14 +33,14 @@ SLDBENCH_SHA256 = {
 }
 
 
-def _sldbench(task: str, *, description: str, loss_unit: str, derive) -> dict:
-    """A catalogue entry for one SLDBench task mapped onto the Chinchilla law."""
+def _sldbench(task: str, *, description: str, loss_unit: str, derive, model: str = "chinchilla") -> dict:
+    """A catalogue entry for one SLDBench task mapped onto a pre-training law (``model``)."""
     folder = f"{task}_scaling_law"
     return {
         "description": description,
         "units": "parameters and tokens",
         "loss_unit": loss_unit,
-        "model": "chinchilla",
+        "model": model,
         "source": "Li et al. 2026 (ScaleBench) and Lin et al. (SLDBench); PlanarG/active-sl, "
         f"benchmark/dataset/{folder}/{{train,test}}-00000-of-00001.parquet at commit "
         f"{SLDBENCH_COMMIT}, fetched on first use and derived by bayes_scaling.datasets.upstream",
@@ -121,6 +121,8 @@ CATALOG: dict[str, dict] = {
         "(6ND above 4e21); p = params, tokens = training tokens, loss as published",
         loss_unit="loss as published by Farseer (SLDBench)",
         derive=upstream.derive_sldbench_farseer,
+        # its data exponent shrinks with model size (docs/records.md, "Size-dependent data exponent")
+        model="size_dependent_data",
     ),
     "data_constrained": _sldbench(
         "data_constrained",
