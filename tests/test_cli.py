@@ -110,7 +110,7 @@ def test_unknown_model_is_a_clear_error(recovery_runs, tmp_path, capsys):
     assert main(["fit", str(runs), "--output", str(tmp_path / "f.nc"), "--model", "nope"]) == 2
     assert (
         "unknown model 'nope'; shipped models are: chinchilla, chinchilla_shared_terms, effective_data, "
-        "few_shot_error_rate, rectified, transfer_gap, transfer_gap_error_rate, "
+        "few_shot_error_rate, rectified, size_dependent_data, transfer_gap, transfer_gap_error_rate, "
         "or give the path of a .toml spec" in capsys.readouterr().err
     )
     assert not (tmp_path / "f.nc").exists()
