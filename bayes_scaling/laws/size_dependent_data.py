@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .base import Array, Law, ReferenceTerms, array_namespace, log_sum_exp
+from .base import Array, Law, array_namespace, log_sum_exp
 
 
 def log_loss(log_params: Array, log_pretrain: Array, *, E, A, alpha, B, D_c, beta, kappa) -> Array:
@@ -45,12 +45,6 @@ def to_raw_units(params: Mapping[str, Array], log_refs: Mapping[str, float]) -> 
     return raw
 
 
-def data_term_shift(log_params: Mapping[str, Array]) -> dict[str, Array]:
-    """At N = D = 1 the data term is B D_c^beta: log B less -beta log D_c."""
-    xp = array_namespace(*log_params.values())
-    return {"B": -xp.exp(log_params["beta"]) * log_params["D_c"]}
-
-
 SIZE_DEPENDENT_DATA = Law(
     name="size_dependent_data",
     inputs=("params", "pretrain_tokens"),
@@ -60,5 +54,4 @@ SIZE_DEPENDENT_DATA = Law(
     description="L(N, D) = E + A N^-alpha + B (D_c / D)^(beta N^-kappa)",
     floor="E",
     references="Li et al. (2025), Farseer: a refined scaling law in large language models",
-    reference_terms=ReferenceTerms(("E", "A", "B"), shift=data_term_shift),
 )
