@@ -31,6 +31,7 @@ from results import record
 from shared_data import SHARED_DATA
 
 import bayes_scaling as bs
+from bayes_scaling.datasets import CATALOG
 from bayes_scaling.draws import flat
 from bayes_scaling.model import OBSERVED
 from bayes_scaling.prediction import predict
@@ -183,16 +184,11 @@ def cases(only: list[str], simulated_seeds: int):
         )
     # the SLDBench tasks' own splits: their test runs lie past the others' compute (6ND above
     # 4e21 for farseer's 7 of 411, 1e21 and 4e20 for the others)
-    # farseer's data exponent shrinks with model size, which the Chinchilla law cannot follow
-    # (docs/records.md, "Size-dependent data exponent")
-    for name, cutoff, model in (
-        ("farseer", 4e21, "size_dependent_data"),
-        ("data_constrained", 1e21, "chinchilla"),
-        ("lr_bsz", 4e20, "chinchilla"),
-    ):
+    # each under the law its catalogue entry names (farseer's: size_dependent_data)
+    for name, cutoff in (("farseer", 4e21), ("data_constrained", 1e21), ("lr_bsz", 4e20)):
         if name in only:
             load = lambda name=name: bs.load_dataset(name)  # noqa: E731
-            yield name, load, model, {"holdout_above": ("flops", cutoff)}
+            yield name, load, CATALOG[name]["model"], {"holdout_above": ("flops", cutoff)}
     if "simulated" in only:
         for seed in range(simulated_seeds):
             yield (

@@ -41,6 +41,7 @@ from results import record
 
 import bayes_scaling as bs
 from bayes_scaling.backtesting import interval_score
+from bayes_scaling.datasets import CATALOG
 from bayes_scaling.design import default_cost, target_score
 from bayes_scaling.discrepancy import Discrepancy, directions
 from bayes_scaling.inference.compiled import ModelCache
@@ -66,13 +67,12 @@ def table(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 MISFIT = {"learned": "own"}  # "own": the package's defaults; "prior": the corpus prior alone
-# each table's law: farseer's data exponent shrinks with model size, which the Chinchilla law
-# cannot follow (docs/records.md, "Size-dependent data exponent")
-MODELS = {"farseer": "size_dependent_data"}
 
 
 def spec(name: str):
-    model = bs.load_spec(MODELS.get(name, "chinchilla"))
+    """The law its catalogue entry names for a table (farseer's: size_dependent_data), the
+    Chinchilla law for porian2024."""
+    model = bs.load_spec(CATALOG[name]["model"] if name in CATALOG else "chinchilla")
     if MISFIT["learned"] == "own":
         return model
     return dataclasses.replace(model, discrepancy=dataclasses.replace(model.discrepancy, method="none"))

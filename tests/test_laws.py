@@ -30,15 +30,18 @@ def test_numpy_and_pytensor_give_the_same_log_loss():
     np.testing.assert_allclose(symbolic, law.log_loss(log_p, log_f, **PARAMS), rtol=1e-12)
 
 
+def random_parameters(law, seed: int) -> dict[str, float]:
+    """Each of the law's parameters drawn uniformly from [0.2, 3]."""
+    values = np.random.default_rng(seed).uniform(0.2, 3.0, len(law.parameters))
+    return {k: float(v) for k, v in zip(law.parameters, values, strict=True)}
+
+
 @pytest.mark.parametrize("name", sorted(LAWS))
 def test_every_law_is_one_formula_for_numpy_and_pytensor(name):
     """Each law's one formula gives numpy (prediction, decisions) and PyTensor (the model)
     the same log loss, at inputs spanning six orders of magnitude."""
     law = get_law(name)
-    rng = np.random.default_rng(0)
-    params = {
-        k: float(v) for k, v in zip(law.parameters, rng.uniform(0.2, 3.0, len(law.parameters)), strict=True)
-    }
+    params = random_parameters(law, seed=0)
     inputs = [np.log(np.geomspace(1e3, 1e9, 5)) + 0.1 * i for i in range(len(law.inputs))]
     symbols = [pt.dvector(f"x{i}") for i in range(len(law.inputs))]
     graph = law.log_loss(*symbols, **{k: pt.constant(v, dtype="float64") for k, v in params.items()})
@@ -54,10 +57,7 @@ def test_every_law_gives_the_same_loss_in_raw_units(name):
     normalised parameters give at the normalised inputs: predictions and decisions work in
     raw units, the model in normalised ones."""
     law = get_law(name)
-    rng = np.random.default_rng(1)
-    params = {
-        k: float(v) for k, v in zip(law.parameters, rng.uniform(0.2, 3.0, len(law.parameters)), strict=True)
-    }
+    params = random_parameters(law, seed=1)
     log_refs = {k: float(v) for k, v in zip(law.inputs, np.log([2e9, 5e10, 3e7]), strict=False)}
     raw_logs = [np.log(np.geomspace(1e7, 1e11, 5)) + 0.3 * i for i in range(len(law.inputs))]
     normalised = [x - log_refs[k] for x, k in zip(raw_logs, law.inputs, strict=True)]
